@@ -1,0 +1,10 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin
+
+from accounts.models import User
+
+
+@admin.register(User)
+class EncoreUserAdmin(UserAdmin):
+    fieldsets = UserAdmin.fieldsets + (("Encore", {"fields": ("display_name",)}),)
+    list_display = ("username", "display_name", "email", "is_staff", "is_active")

@@ -1,0 +1,41 @@
+"""Life of a Django-Q2 worker process: a background heartbeat.
+
+A worker can be busy for minutes (a long separation), and Django-Q2 has no
+periodic hook, so a daemon thread records the heartbeat. It dies with the
+process, which is exactly what /healthz and the stuck-job sweep need to see.
+"""
+
+import logging
+import threading
+
+from django.conf import settings
+from django.db import close_old_connections, connection
+
+logger = logging.getLogger(__name__)
+
+
+def _beat_forever(cluster: str, interval: float) -> None:
+    from jobs.services import worker_heartbeat_record
+
+    stop = threading.Event()
+    while True:
+        try:
+            close_old_connections()
+            worker_heartbeat_record(cluster=cluster)
+        except Exception:
+            logger.warning("could not record the heartbeat of %s", cluster, exc_info=True)
+            connection.close()
+        stop.wait(interval)
+
+
+def on_worker_spawn(sender, proc_name=None, **kwargs) -> None:
+    from django_q.conf import Conf
+
+    cluster = Conf.CLUSTER_NAME
+    thread = threading.Thread(
+        target=_beat_forever,
+        args=(cluster, settings.WORKER_HEARTBEAT_INTERVAL),
+        name=f"heartbeat-{cluster}",
+        daemon=True,
+    )
+    thread.start()

@@ -1,0 +1,49 @@
+"""The API's single error format: {"message": ..., "extra": {...}}.
+
+DRF's own exceptions, Django's validation and 404 errors, and our
+ApplicationError all leave through this handler, so a client only ever has one
+shape to read.
+"""
+
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from karaoke_site.errors import ApplicationError
+
+
+def _first_message(detail) -> str:
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            inner = _first_message(value)
+            return inner if key in ("non_field_errors", "detail") else f"{key}: {inner}"
+        return "Invalid input."
+    if isinstance(detail, list):
+        return _first_message(detail[0]) if detail else "Invalid input."
+    return str(detail)
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, ApplicationError):
+        return Response({"message": exc.message, "extra": exc.extra}, status=exc.status_code)
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else exc.messages
+        )
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # an unexpected error: let Django log it and answer 500
+    detail = response.data
+    extra = {"fields": detail} if isinstance(exc, exceptions.ValidationError) else {}
+    response.data = {"message": _first_message(detail), "extra": extra}
+    if response.status_code == status.HTTP_429_TOO_MANY_REQUESTS and getattr(exc, "wait", None):
+        response.data["extra"]["retry_after"] = exc.wait
+    return response

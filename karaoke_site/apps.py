@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class KaraokeSiteConfig(AppConfig):
+    name = "karaoke_site"
+    verbose_name = "Encore site"

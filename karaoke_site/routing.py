@@ -1,0 +1,9 @@
+"""WebSocket addresses of every app, in one list for the ASGI router."""
+
+from django.urls import path
+
+from jobs import consumers as job_consumers
+
+websocket_urlpatterns = [
+    path("ws/jobs/", job_consumers.JobsJsonConsumer.as_asgi()),
+]

@@ -1,0 +1,295 @@
+"""Encore settings: one module, every knob from the environment.
+
+The defaults are the embedded set-up that ``make run`` starts on a laptop
+(SQLite in DATA_DIR, an embedded redis-server, the ORM task broker). Production
+changes environment variables, never this file. The README has the table.
+"""
+
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from karaoke_site.env import (
+    env_bool,
+    env_choice,
+    env_float,
+    env_int,
+    env_list,
+    env_path,
+    env_str,
+    env_url,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DATA_DIR = env_path("DATA_DIR", BASE_DIR / "data")
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+DEBUG = env_bool("DEBUG", True)
+
+
+def _secret_key() -> str:
+    key = env_str("SECRET_KEY")
+    if key:
+        return key
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. With DEBUG off Encore will not invent one: "
+            "set SECRET_KEY to a long random string (for example the output of "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(50))'`)."
+        )
+    # Generated once and kept, so sessions survive a restart; O_EXCL makes the
+    # first of several processes starting at once win and the others read it.
+    path = DATA_DIR / "secret_key"
+    try:
+        fd = path.open("x")
+    except FileExistsError:
+        return path.read_text().strip()
+    with fd:
+        fd.write(secrets.token_urlsafe(50))
+    path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+
+# A party runs on a LAN where phones reach the laptop by its address, so every
+# host name is accepted unless the operator narrows it.
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["*"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+HOST = env_str("HOST", "0.0.0.0")
+PORT = env_int("PORT", 8000, minimum=1, maximum=65535)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "channels",
+    "django_q",
+    "django_htmx",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "karaoke_site",
+    "accounts",
+    "songs",
+    "jobs",
+    "queue_app",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "karaoke_site.urls"
+ASGI_APPLICATION = "karaoke_site.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ---------------------------------------------------------------
+
+CONN_MAX_AGE = env_int("CONN_MAX_AGE", 600, minimum=0)
+SQLITE_PATH = DATA_DIR / "encore.sqlite3"
+DATABASE_URL = env_url(
+    "DATABASE_URL",
+    f"sqlite:///{SQLITE_PATH}",
+    schemes=("sqlite", "postgres", "postgresql", "pgsql"),
+)
+_database = dj_database_url.parse(DATABASE_URL, conn_max_age=CONN_MAX_AGE, conn_health_checks=True)
+if _database["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the web server read while a worker writes; IMMEDIATE takes the
+    # write lock at BEGIN, so two writers queue on busy_timeout instead of
+    # failing with "database is locked" half-way through a transaction.
+    _database["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": env_int("SQLITE_BUSY_TIMEOUT", 20, minimum=1),
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    # A file, not ":memory:", so the test suite's subprocesses (web server,
+    # qcluster) open the same test database as the test process.
+    _database["TEST"] = {"NAME": str(DATA_DIR / "test-encore.sqlite3")}
+DATABASES = {"default": _database}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis: channel layer and cache ----------------------------------------
+
+
+def _redis_url() -> str | None:
+    url = env_url("REDIS_URL", None, schemes=("redis", "rediss", "unix"))
+    if url:
+        return url
+    # `manage.py serve` starts the embedded redis-server and passes REDIS_URL
+    # to its children; it also leaves the address here so an operator's
+    # `manage.py ...` in another terminal talks to the same running site.
+    running = DATA_DIR / "run" / "redis.url"
+    if running.exists():
+        return running.read_text().strip() or None
+    return None
+
+
+REDIS_URL = _redis_url()
+
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                # redis-py 8 defaults to a 5 s socket timeout, the same length
+                # as channels-redis' blocking pop: an idle receiver then raises
+                # and the WebSocket drops (channels_redis issue 422).
+                "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+                "prefix": "encore",
+                "capacity": 1000,
+                "expiry": 60,
+            },
+        }
+    }
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "encore",
+        }
+    }
+else:
+    # Only a management command run while the site is stopped gets here: no
+    # page or worker is listening, so in-process stand-ins lose nothing.
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Tasks (Django-Q2) -------------------------------------------------------
+
+TASK_BROKER = env_choice("TASK_BROKER", "orm", ("orm", "redis"))
+if TASK_BROKER == "redis" and not REDIS_URL:
+    raise ImproperlyConfigured("TASK_BROKER=redis needs REDIS_URL (redis://host:port/db).")
+
+TASK_TIMEOUT = env_int("TASK_TIMEOUT", 1800, minimum=10)
+SEPARATION_TIMEOUT = env_int("SEPARATION_TIMEOUT", 3600, minimum=10)
+# The cluster names tasks are routed to; `serve` starts one qcluster for each.
+DEFAULT_CLUSTER = "encore"
+SEPARATION_CLUSTER = "separation"
+CLUSTERS = (DEFAULT_CLUSTER, SEPARATION_CLUSTER)
+
+Q_CLUSTER = {
+    # Shared by every cluster of the site: it salts the signed task payloads.
+    "name": DEFAULT_CLUSTER,
+    "workers": env_int("WORKERS", 2, minimum=1),
+    "timeout": TASK_TIMEOUT,
+    # A task not acknowledged within `retry` seconds is delivered again; it
+    # must outlast `timeout` or a slow task would run twice at once.
+    "retry": TASK_TIMEOUT + 120,
+    "max_attempts": 5,
+    "recycle": 200,
+    "ack_failures": True,
+    "catch_up": False,
+    "save_limit": 500,
+    "poll": 0.25,
+    "cache": "default",
+    "label": "Tasks",
+    "ALT_CLUSTERS": {
+        SEPARATION_CLUSTER: {
+            "workers": env_int("SEPARATION_WORKERS", 1, minimum=1),
+            "timeout": SEPARATION_TIMEOUT,
+            "retry": SEPARATION_TIMEOUT + 120,
+            "recycle": 50,
+        },
+    },
+}
+if TASK_BROKER == "orm":
+    Q_CLUSTER["orm"] = "default"
+else:
+    Q_CLUSTER["redis"] = REDIS_URL
+
+# How often a worker process records that it is alive, and when /healthz
+# starts calling a cluster dead.
+WORKER_HEARTBEAT_INTERVAL = env_float("WORKER_HEARTBEAT_INTERVAL", 10.0, minimum=0.5)
+WORKER_HEARTBEAT_STALE_AFTER = env_float("WORKER_HEARTBEAT_STALE_AFTER", 60.0, minimum=1.0)
+
+# --- Accounts ------------------------------------------------------------------
+
+AUTH_USER_MODEL = "accounts.User"
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "home"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# --- API -------------------------------------------------------------------
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "karaoke_site.api.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Encore API",
+    "DESCRIPTION": "Song library, import jobs and party rooms of an Encore karaoke server.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- Static and media ------------------------------------------------------
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = DATA_DIR / "static"
+# Served straight from the source folders: no collectstatic step to forget.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+MEDIA_ROOT = env_path("MEDIA_ROOT", DATA_DIR / "media")
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_choice(
+        "LOG_LEVEL", "info", ("debug", "info", "warning", "error")
+    ).upper()},
+}

@@ -1,0 +1,209 @@
+"""The supervisor behind `manage.py serve`: one command that runs the whole site.
+
+It starts, in this order: the embedded redis-server (only when REDIS_URL is
+unset), the ASGI server, and one `qcluster` per task cluster. Children run in
+their own process groups, so Ctrl-C reaches only us and we stop them in
+order; each also asks the kernel to signal it if we die, so a `kill -9` of the
+supervisor leaves nothing behind. A child that crashes is restarted with
+backoff; one that keeps dying at start-up stops the whole site with a message.
+"""
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+from django.conf import settings
+
+from karaoke_site import embedded
+from karaoke_site.procs import die_with_parent, wait_for_port
+
+logger = logging.getLogger("encore.serve")
+
+MANAGE_PY = str(Path(settings.BASE_DIR) / "manage.py")
+# Set before the interpreter starts, because glibc reads them once: keeping
+# Demucs' 100 MB activation buffers instead of returning them to the kernel
+# after every segment saves 15-17 % of separation time (see the README).
+SEPARATION_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "100000000000"}
+FAST_FAILURE_SECONDS = 10.0
+MAX_FAST_FAILURES = 3
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen | None = None
+    started_at: float = 0.0
+    fast_failures: int = 0
+    restart_at: float | None = None
+
+    def start(self, base_env: dict[str, str]) -> None:
+        env = {**base_env, **self.env}
+        env = {key: value for key, value in env.items() if value is not None}
+        self.process = subprocess.Popen(
+            self.argv,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            process_group=0,
+            preexec_fn=die_with_parent,
+        )
+        self.started_at = time.monotonic()
+        self.restart_at = None
+        logger.info("started %s (pid %s)", self.name, self.process.pid)
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def signal_group(self, sig: int) -> None:
+        if self.process is None:
+            return
+        try:
+            os.killpg(self.process.pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def web_child(host: str, port: int) -> Child:
+    return Child(
+        name="web",
+        argv=[
+            sys.executable, "-m", "uvicorn", "karaoke_site.asgi:application",
+            "--host", host, "--port", str(port),
+            "--lifespan", "off",
+            "--proxy-headers",
+            "--timeout-graceful-shutdown", "5",
+            "--no-access-log",
+        ],
+    )
+
+
+def cluster_child(cluster: str) -> Child:
+    env: dict[str, str | None] = {"Q_CLUSTER_NAME": cluster}
+    if cluster == settings.SEPARATION_CLUSTER:
+        env.update(SEPARATION_ENV)
+    return Child(name=f"qcluster:{cluster}", argv=[sys.executable, MANAGE_PY, "qcluster"], env=env)
+
+
+def network_urls(host: str, port: int) -> list[str]:
+    """The addresses phones on the same network can use (read locally, no traffic)."""
+    if host not in ("0.0.0.0", "::"):
+        return [f"http://{host}:{port}/"]
+    urls = [f"http://127.0.0.1:{port}/"]
+    for addresses in psutil.net_if_addrs().values():
+        for address in addresses:
+            if address.family.name == "AF_INET" and not address.address.startswith("127."):
+                urls.append(f"http://{address.address}:{port}/")
+    return urls
+
+
+class Supervisor:
+    def __init__(self, *, host: str, port: int, web: bool, clusters: list[str], stdout=sys.stdout):
+        self.host = host
+        self.port = port
+        self.stdout = stdout
+        self.children: list[Child] = []
+        if web:
+            self.children.append(web_child(host, port))
+        self.children.extend(cluster_child(name) for name in clusters)
+        self.redis: embedded.EmbeddedRedis | None = None
+        self.stopping = False
+        self.exit_code = 0
+
+    def _on_signal(self, signum, _frame) -> None:
+        logger.info("received %s, stopping", signal.Signals(signum).name)
+        self.stopping = True
+
+    def base_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.setdefault("DJANGO_SETTINGS_MODULE", "karaoke_site.settings")
+        env["DATA_DIR"] = str(settings.DATA_DIR)
+        if self.redis is not None:
+            env["REDIS_URL"] = self.redis.url
+        # Q_CLUSTER_NAME selects the cluster: never inherit a stray one.
+        env.pop("Q_CLUSTER_NAME", None)
+        return env
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        run_dir = Path(settings.DATA_DIR) / "run"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            if not os.environ.get("REDIS_URL"):
+                self.redis = embedded.start(Path(settings.DATA_DIR))
+                (run_dir / "redis.url").write_text(self.redis.url)
+            env = self.base_env()
+            for child in self.children:
+                child.start(env)
+            self._announce()
+            while not self.stopping:
+                self._watch(env)
+                time.sleep(0.2)
+        finally:
+            self._stop_all()
+            (run_dir / "redis.url").unlink(missing_ok=True)
+        return self.exit_code
+
+    def _announce(self) -> None:
+        web = next((c for c in self.children if c.name == "web"), None)
+        if web is None:
+            self.stdout.write("Encore workers running. Press Ctrl-C to stop.\n")
+            return
+        probe_host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        if wait_for_port(probe_host, self.port, 60, alive=web.running):
+            lines = "\n".join(f"  {url}" for url in network_urls(self.host, self.port))
+            self.stdout.write(f"Encore is running:\n{lines}\nPress Ctrl-C to stop.\n")
+            self.stdout.flush()
+
+    def _watch(self, env: dict[str, str]) -> None:
+        now = time.monotonic()
+        if self.redis is not None and self.redis.process.poll() is not None:
+            # Every child holds connections to it: nothing useful runs without it.
+            logger.error("the embedded redis-server exited; stopping Encore")
+            self.exit_code = 1
+            self.stopping = True
+            return
+        for child in self.children:
+            if child.running():
+                continue
+            if child.restart_at is None:
+                code = child.process.returncode if child.process else None
+                lived = now - child.started_at
+                child.fast_failures = child.fast_failures + 1 if lived < FAST_FAILURE_SECONDS else 1
+                if child.fast_failures >= MAX_FAST_FAILURES:
+                    logger.error("%s keeps exiting at start-up (code %s); stopping Encore", child.name, code)
+                    self.exit_code = 1
+                    self.stopping = True
+                    return
+                delay = min(30.0, 2.0 ** child.fast_failures)
+                logger.warning("%s exited with code %s; restarting in %.0f s", child.name, code, delay)
+                child.restart_at = now + delay
+            elif now >= child.restart_at:
+                child.start(env)
+
+    def _stop_all(self, timeout: float = 15.0) -> None:
+        # Workers first (they may be publishing), then the web server, then Redis.
+        # Only each child's main process is asked: qcluster stops its own
+        # workers in order, and a SIGTERM to all of them at once derails that.
+        for child in reversed(self.children):
+            if child.running():
+                child.process.terminate()
+        deadline = time.monotonic() + timeout
+        for child in reversed(self.children):
+            if child.process is None:
+                continue
+            try:
+                child.process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                logger.warning("%s did not stop in time; killing it", child.name)
+            # Anything left in the group (a worker a qcluster forked) goes too.
+            child.signal_group(signal.SIGKILL)
+        if self.redis is not None:
+            self.redis.stop()
