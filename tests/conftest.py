@@ -1,0 +1,167 @@
+"""Fixtures shared by the whole suite.
+
+The slow ones start real things: the site itself (`manage.py serve` as a
+subprocess: uvicorn plus real qclusters, against the test database), a local
+"internet" serving recorded responses, and Chromium driven by Playwright.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import requests
+from django.conf import settings
+from django.db import connection
+from django.test import Client
+
+from karaoke_site.procs import free_port
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+
+
+def database_url() -> str:
+    """The test database, as a URL a subprocess of the site can use."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    credentials = quote(db["USER"] or "")
+    if db.get("PASSWORD"):
+        credentials += ":" + quote(db["PASSWORD"])
+    return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@dataclass
+class LiveSite:
+    process: subprocess.Popen
+    port: int
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def log(self, lines: int = 60) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def wait_healthy(self, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the site exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                last = requests.get(f"{self.url}/healthz", timeout=5)
+                if last.status_code == 200:
+                    return
+            except requests.RequestException as exc:
+                last = exc
+            time.sleep(0.3)
+        raise RuntimeError(f"the site was not healthy after {timeout} s (last: {getattr(last, 'text', last)}):\n{self.log()}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+def start_site(*, extra_env: dict | None = None, clusters: str | None = None) -> LiveSite:
+    port = free_port()
+    log_path = Path(settings.DATA_DIR) / f"site-{port}.log"
+    env = {**os.environ, "DATABASE_URL": database_url(), "DATA_DIR": str(settings.DATA_DIR), **(extra_env or {})}
+    argv = [sys.executable, str(BASE_DIR / "manage.py"), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    if clusters is not None:
+        argv += ["--clusters", clusters]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            argv, cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, process_group=0
+        )
+    site = LiveSite(process=process, port=port, log_path=log_path)
+    try:
+        site.wait_healthy()
+    except Exception:
+        site.stop()
+        raise
+    return site
+
+
+@pytest.fixture(scope="session")
+def live_site_server(django_db_setup, django_db_blocker):
+    """The real site (web server and both qclusters) on the test database, for the session."""
+    site = start_site()
+    yield site
+    site.stop()
+
+
+@pytest.fixture
+def live_site(live_site_server, transactional_db):
+    """The running site, for a test whose rows must be visible to it (committed)."""
+    if live_site_server.process.poll() is not None:
+        pytest.fail(f"the live site died:\n{live_site_server.log()}")
+    return live_site_server
+
+
+def session_cookies(user) -> dict[str, str]:
+    """Cookies that sign `user` in to a live site sharing our database and DATA_DIR."""
+    client = Client()
+    client.force_login(user)
+    return {settings.SESSION_COOKIE_NAME: client.cookies[settings.SESSION_COOKIE_NAME].value}
+
+
+@pytest.fixture
+def staff_user(django_user_model):
+    return django_user_model.objects.create_user(
+        username="alice", password="a-long-party-password", is_staff=True, display_name="Alice"
+    )
+
+
+@pytest.fixture
+def singer_user(django_user_model):
+    return django_user_model.objects.create_user(username="bob", password="bobs-long-password", display_name="Bob")
+
+
+# --- browser ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `apt-get install -y chromium` (.ci/run does it)")
+    # Playwright's sync API runs an event loop in this thread; the test's own
+    # ORM calls are still plain synchronous code, so Django may allow them.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    playwright = sync_playwright().start()
+    chromium = playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        headless=True,
+        args=["--no-sandbox", "--headless", "--disable-background-networking", "--disable-gpu"],
+    )
+    yield chromium
+    chromium.close()
+    playwright.stop()
+    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()

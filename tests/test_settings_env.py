@@ -1,0 +1,107 @@
+"""The settings helpers refuse bad values with a message that names the variable."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from karaoke_site.env import env_bool, env_choice, env_float, env_int, env_list, env_path, env_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def environ(monkeypatch):
+    def set_(**values):
+        for name, value in values.items():
+            monkeypatch.setenv(name, value)
+
+    return set_
+
+
+def test_it_reads_booleans_in_the_usual_spellings(environ):
+    environ(A="true", B="0", C="Yes", D="off")
+    assert [env_bool(name, False) for name in "AB"] == [True, False]
+    assert [env_bool(name, False) for name in "CD"] == [True, False]
+
+
+def test_it_uses_the_default_for_unset_or_blank_variables(environ):
+    environ(BLANK="  ")
+    assert env_bool("BLANK", True) is True
+    assert env_int("UNSET_ENCORE_VARIABLE", 8000) == 8000
+
+
+def test_it_refuses_a_misspelt_boolean_naming_the_variable(environ):
+    environ(DEBUG="ture")
+    with pytest.raises(ImproperlyConfigured, match=r"DEBUG='ture' is not a boolean"):
+        env_bool("DEBUG", True)
+
+
+def test_it_refuses_a_port_that_is_not_a_number(environ):
+    environ(PORT="80a")
+    with pytest.raises(ImproperlyConfigured, match=r"PORT='80a' is not a whole number"):
+        env_int("PORT", 8000)
+
+
+def test_it_refuses_numbers_out_of_range(environ):
+    environ(PORT="70000", WORKERS="0", OVERLAP="1.5")
+    with pytest.raises(ImproperlyConfigured, match="too large"):
+        env_int("PORT", 8000, maximum=65535)
+    with pytest.raises(ImproperlyConfigured, match="the minimum is 1"):
+        env_int("WORKERS", 2, minimum=1)
+    with pytest.raises(ImproperlyConfigured, match="OVERLAP=1.5 is too large"):
+        env_float("OVERLAP", 0.25, maximum=0.99)
+
+
+def test_it_refuses_a_url_with_the_wrong_scheme(environ):
+    environ(REDIS_URL="http://localhost:6379")
+    with pytest.raises(ImproperlyConfigured, match="REDIS_URL='http://localhost:6379' is not a URL with one of the schemes"):
+        env_url("REDIS_URL", None, schemes=("redis", "rediss", "unix"))
+
+
+def test_it_refuses_an_unknown_choice(environ):
+    environ(TASK_BROKER="rabbit")
+    with pytest.raises(ImproperlyConfigured, match="TASK_BROKER='rabbit' is not one of: orm, redis"):
+        env_choice("TASK_BROKER", "orm", ("orm", "redis"))
+
+
+def test_it_splits_lists_and_expands_paths(environ, tmp_path):
+    environ(ALLOWED_HOSTS=" karaoke.local, 192.168.1.5 ,", DATA_DIR=str(tmp_path / "x" / ".." / "data"))
+    assert env_list("ALLOWED_HOSTS", ["*"]) == ["karaoke.local", "192.168.1.5"]
+    assert env_path("DATA_DIR", Path("/nowhere")) == tmp_path / "data"
+
+
+def _check(tmp_path, **env) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG", "DATABASE_URL")}
+    return subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=BASE_DIR,
+        env={**clean, "DATA_DIR": str(tmp_path), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_it_will_not_start_without_a_secret_key_when_debug_is_off(tmp_path):
+    result = _check(tmp_path, DEBUG="false")
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+    assert not (tmp_path / "secret_key").exists()
+
+
+def test_it_generates_a_secret_key_once_in_debug(tmp_path):
+    assert _check(tmp_path, DEBUG="true").returncode == 0
+    first = (tmp_path / "secret_key").read_text()
+    assert _check(tmp_path, DEBUG="true").returncode == 0
+    assert (tmp_path / "secret_key").read_text() == first
+    assert len(first) >= 50
+
+
+def test_it_stops_at_start_up_on_a_bad_value(tmp_path):
+    result = _check(tmp_path, DEBUG="maybe")
+    assert result.returncode != 0
+    assert "DEBUG='maybe' is not a boolean" in result.stderr
