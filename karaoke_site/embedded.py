@@ -77,7 +77,7 @@ def start(data_dir: Path, *, attempts: int = 5, timeout: float = 10.0) -> Embedd
             process_group=0,
             preexec_fn=die_with_parent,
         )
-        if wait_for_port("127.0.0.1", port, timeout, alive=lambda: process.poll() is None):
+        if wait_for_port("127.0.0.1", port, timeout, alive=lambda p=process: p.poll() is None):
             server = EmbeddedRedis(process=process, port=port)
             redis.Redis.from_url(server.url, socket_timeout=timeout).ping()
             logger.info("embedded redis-server listening on %s", server.url)

@@ -59,7 +59,7 @@ async def _run(name: str, check) -> tuple[str, dict]:
             result = await asyncio.wait_for(check(), CHECK_TIMEOUT)
         else:
             result = await asyncio.wait_for(sync_to_async(check)(), CHECK_TIMEOUT)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         result = {"ok": False, "error": f"no answer within {CHECK_TIMEOUT:.0f} s"}
     except Exception as exc:  # a health check reports failures, it does not raise them
         result = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}

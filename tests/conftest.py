@@ -21,6 +21,7 @@ from django.db import connection
 from django.test import Client
 
 from karaoke_site.procs import free_port
+from tests.internet import LocalInternet
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -132,6 +133,13 @@ def staff_user(django_user_model):
 @pytest.fixture
 def singer_user(django_user_model):
     return django_user_model.objects.create_user(username="bob", password="bobs-long-password", display_name="Bob")
+
+
+@pytest.fixture
+def internet():
+    """A local stand-in for the internet: files and recorded responses on 127.0.0.1."""
+    with LocalInternet() as server:
+        yield server
 
 
 # --- browser ------------------------------------------------------------------

@@ -61,8 +61,6 @@ def test_a_ping_heartbeat_publishes_one_event_after_commit(django_capture_on_com
 
 
 def test_a_ping_is_enqueued_only_after_commit(django_capture_on_commit_callbacks):
-    from django_q.models import OrmQ
-
     with django_capture_on_commit_callbacks() as callbacks:
         token = services.worker_ping_enqueue(cluster="separation")
     assert len(callbacks) == 1 and token
