@@ -11,11 +11,21 @@ import json
 import pytest
 import websockets
 from asgiref.sync import sync_to_async
+from django.db import connection
 
 from jobs import services
 from tests.conftest import session_cookies
 
 pytestmark = [pytest.mark.slow]
+
+
+def ping(cluster: str) -> str:
+    try:
+        return services.worker_ping_enqueue(cluster=cluster)
+    finally:
+        # This runs in sync_to_async's thread: leave no connection open there,
+        # or PostgreSQL refuses to drop the test database at the end.
+        connection.close()
 
 
 async def listen(site, cookies, *, idle_seconds: float, clusters: tuple[str, ...]) -> dict[str, dict]:
@@ -28,7 +38,7 @@ async def listen(site, cookies, *, idle_seconds: float, clusters: tuple[str, ...
         await asyncio.sleep(idle_seconds)
         tokens = {}
         for cluster in clusters:
-            tokens[await sync_to_async(services.worker_ping_enqueue)(cluster=cluster)] = cluster
+            tokens[await sync_to_async(ping)(cluster)] = cluster
         received: dict[str, dict] = {}
         while len(received) < len(tokens):
             event = json.loads(await asyncio.wait_for(ws.recv(), 30))
