@@ -1,35 +1,54 @@
-"""Every event the jobs app publishes, and the only place it calls group_send.
+"""Every event the jobs app publishes (through karaoke_site.events, after commit).
 
-Events go out after the transaction commits: a client that reacts by reading
-the database must find what the event announced. Publishing is best effort:
-the database is the source of truth, and a client that missed an event
-resyncs when it reconnects.
+Groups: `jobs` (every job, the Jobs page) and `job.<id>` (one job's page or client).
+Vocabulary: `job.updated` (created, queued, running, retrying...), `job.progress`,
+`job.finished` (completed, failed or cancelled), `worker.heartbeat` (a ping answered).
 """
 
-import logging
-
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
-from django.db import transaction
-
-from jobs.models import WorkerHeartbeat
-
-logger = logging.getLogger(__name__)
+from karaoke_site.events import publish as _publish
 
 JOBS_GROUP = "jobs"
 
 
-def _publish(group: str, event: dict) -> None:
-    def send() -> None:
-        try:
-            async_to_sync(get_channel_layer().group_send)(group, event)
-        except Exception:
-            logger.warning("could not publish %s to %s", event.get("type"), group, exc_info=True)
-
-    transaction.on_commit(send)
+def job_group(job_id) -> str:
+    return f"job.{job_id}"
 
 
-def worker_heartbeat(heartbeat: WorkerHeartbeat, *, token: str) -> None:
+def job_payload(job) -> dict:
+    return {
+        "id": str(job.pk),
+        "song": str(job.song_id),
+        "kind": job.kind,
+        "status": job.status,
+        "stage": job.stage,
+        "progress": round(job.progress, 1),
+        "message": job.message,
+        "error_code": job.error_code,
+        "error_message": job.error_message,
+        "attempts": job.attempts,
+        "manual_retries": job.manual_retries,
+        "next_attempt_at": job.next_attempt_at.isoformat() if job.next_attempt_at else None,
+    }
+
+
+def _to_job_groups(job, event: dict) -> None:
+    _publish(JOBS_GROUP, event)
+    _publish(job_group(job.pk), event)
+
+
+def job_updated(job) -> None:
+    _to_job_groups(job, {"type": "job.updated", "job": job_payload(job)})
+
+
+def job_progress(job) -> None:
+    _to_job_groups(job, {"type": "job.progress", "job": job_payload(job)})
+
+
+def job_finished(job) -> None:
+    _to_job_groups(job, {"type": "job.finished", "job": job_payload(job)})
+
+
+def worker_heartbeat(heartbeat, *, token: str) -> None:
     _publish(
         JOBS_GROUP,
         {

@@ -1,4 +1,8 @@
+import uuid
+
+from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 
 class WorkerHeartbeat(models.Model):
@@ -21,3 +25,91 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.cluster}@{self.host}"
+
+
+class Job(models.Model):
+    """One run of the pipeline for one song: what the host sees in the Jobs page.
+
+    The row is the truth about the work. A Django-Q2 task only carries the job
+    id; whoever claims the row (a conditional UPDATE) does the work, so a task
+    delivered twice, or a job requeued after its worker died, runs once.
+    """
+
+    class Kind(models.TextChoices):
+        IMPORT = "import", "Import"
+        REPROCESS = "reprocess", "Reprocess"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        RETRYING = "retrying", "Retrying"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    ACTIVE = (Status.PENDING, Status.QUEUED, Status.RUNNING, Status.RETRYING)
+    CLAIMABLE = (Status.PENDING, Status.QUEUED, Status.RETRYING)
+    FINISHED = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    song = models.ForeignKey("songs.Song", on_delete=models.CASCADE, related_name="jobs")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.IMPORT)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    stage = models.CharField(max_length=32, blank=True, help_text="The stage running now, or the next one.")
+    start_stage = models.CharField(max_length=32, blank=True, help_text="Reprocess from this stage.")
+    progress = models.FloatField(default=0)
+    message = models.CharField(max_length=500, blank=True, help_text="What is happening, in words.")
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Automatic retries made after transient errors.")
+    manual_retries = models.PositiveSmallIntegerField(default=0)
+    priority = models.SmallIntegerField(default=0)
+    cancel_requested = models.BooleanField(default=False)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=255, blank=True, help_text="host:pid of the worker running it.")
+    task_id = models.CharField(max_length=64, blank=True, help_text="The Django-Q2 task that carries it.")
+    stage_seconds = models.JSONField(default=dict, blank=True, help_text="Seconds spent in each stage.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["song"],
+                condition=Q(status__in=["pending", "queued", "running", "retrying"]),
+                name="one_active_job_per_song",
+            ),
+            models.CheckConstraint(condition=Q(progress__gte=0) & Q(progress__lte=100), name="job_progress_0_100"),
+        ]
+        indexes = [models.Index(fields=["status", "heartbeat_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of {self.song} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+
+class JobLog(models.Model):
+    """What happened to a job, in order: stages, retries, errors, the outcome."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="log")
+    at = models.DateTimeField(auto_now_add=True)
+    event = models.CharField(max_length=32)
+    stage = models.CharField(max_length=32, blank=True)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%H:%M:%S} {self.event} {self.stage}"

@@ -1,15 +1,343 @@
-"""Writes of the jobs app."""
+"""Writes of the jobs app: the job state machine, and worker heartbeats.
 
+Every transition is a conditional UPDATE on the job row (`WHERE status IN
+(...)`), so two workers, a worker and the recovery sweep, or a worker and a
+host pressing Cancel can race without corrupting it: the loser updates 0 rows
+and backs off. Status changes are published through jobs/events.py after commit.
+"""
+
+import logging
 import os
 import socket
 import uuid
+from dataclasses import dataclass
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 from django_q.tasks import async_task
 
 from jobs import events
-from jobs.models import WorkerHeartbeat
+from jobs.models import Job, JobLog, WorkerHeartbeat
+from karaoke_site.errors import ApplicationError, Conflict
+
+logger = logging.getLogger(__name__)
+
+S = Job.Status
+
+
+def _log(job_id, event: str, *, stage: str = "", message: str = "") -> None:
+    JobLog.objects.create(job_id=job_id, event=event, stage=stage, message=message[:2000])
+
+
+def _refresh(job_id) -> Job:
+    return Job.objects.select_related("song").get(pk=job_id)
+
+
+# --- creating and enqueueing ------------------------------------------------------
+
+
+def job_create(*, song, user=None, kind: str = Job.Kind.IMPORT, start_stage: str = "") -> Job:
+    """A new job for `song`, enqueued when the caller's transaction commits."""
+    from jobs.pipeline import first_stage
+
+    stage = start_stage or first_stage().name
+    job = Job.objects.create(song=song, kind=kind, stage=stage, start_stage=start_stage, created_by=user)
+    _log(job.pk, "created", stage=stage, message=f"{job.get_kind_display()} requested")
+    events.job_updated(job)
+    transaction.on_commit(lambda: job_enqueue(job_id=job.pk))
+    return job
+
+
+def job_enqueue(*, job_id) -> None:
+    """Hand the job to the cluster that runs its current stage."""
+    from jobs.pipeline import cluster_for
+
+    job = Job.objects.get(pk=job_id)
+    if job.status not in Job.CLAIMABLE:
+        return
+    cluster = cluster_for(job.stage)
+    task_id = async_task(
+        "jobs.tasks.run_job", str(job.pk), cluster, cluster=cluster, task_name=f"job-{job.pk}-{uuid.uuid4().hex[:8]}"
+    )
+    # Only a still-pending job becomes "queued": a worker may have claimed it already.
+    updated = Job.objects.filter(pk=job.pk, status__in=Job.CLAIMABLE).update(
+        status=S.QUEUED, task_id=task_id or "", updated_at=timezone.now()
+    )
+    if updated:
+        with transaction.atomic():
+            events.job_updated(_refresh(job.pk))
+
+
+# --- the worker's side -------------------------------------------------------------
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def job_claim(*, job_id, worker: str) -> Job | None:
+    """Take the job for this worker, or None when someone else has it (or it is over).
+
+    A `running` job whose heartbeat is stale lost its worker: it may be taken
+    over, which is how a task the ORM broker delivers again resumes the work.
+    """
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.JOB_STALE_AFTER)
+    with transaction.atomic():
+        claimed = (
+            Job.objects.filter(pk=job_id, cancel_requested=False)
+            .filter(Q(status__in=Job.CLAIMABLE) | Q(status=S.RUNNING, heartbeat_at__lt=stale))
+            .update(
+                status=S.RUNNING, worker=worker, heartbeat_at=now, next_attempt_at=None,
+                started_at=now, finished_at=None, updated_at=now,
+            )
+        )
+        if not claimed:
+            return None
+        job = _refresh(job_id)
+        _log(job.pk, "claimed", stage=job.stage, message=f"by {worker}")
+        events.job_updated(job)
+    return job
+
+
+def _owned(job: Job):
+    """The job's row, only while this worker still owns it."""
+    return Job.objects.filter(pk=job.pk, worker=job.worker, status__in=[S.RUNNING, S.RETRYING])
+
+
+def job_heartbeat(*, job: Job) -> tuple[bool, bool]:
+    """Beat; returns (still ours, cancel requested)."""
+    owned = _owned(job).update(heartbeat_at=timezone.now())
+    if not owned:
+        return False, False
+    cancel = Job.objects.filter(pk=job.pk).values_list("cancel_requested", flat=True).first()
+    return True, bool(cancel)
+
+
+def job_progress(*, job: Job, stage: str, progress: float, message: str) -> bool:
+    """Save progress (the caller throttles); False when the job is no longer ours."""
+    with transaction.atomic():
+        updated = _owned(job).update(
+            stage=stage, progress=max(0.0, min(100.0, progress)), message=message[:500],
+            heartbeat_at=timezone.now(), updated_at=timezone.now(),
+        )
+        if updated:
+            job.stage, job.progress, job.message = stage, max(0.0, min(100.0, progress)), message[:500]
+            events.job_progress(job)
+    return bool(updated)
+
+
+def job_stage_started(*, job: Job, stage: str) -> None:
+    with transaction.atomic():
+        _owned(job).update(stage=stage, updated_at=timezone.now())
+        job.stage = stage
+        _log(job.pk, "stage_started", stage=stage)
+
+
+def job_stage_finished(*, job: Job, stage: str, seconds: float, skipped: bool = False) -> None:
+    with transaction.atomic():
+        locked = Job.objects.select_for_update().get(pk=job.pk)
+        timings = {**locked.stage_seconds, stage: round(seconds, 3)}
+        _owned(job).update(stage_seconds=timings, updated_at=timezone.now())
+        job.stage_seconds = timings
+        _log(job.pk, "stage_skipped" if skipped else "stage_finished", stage=stage,
+             message="output already there" if skipped else f"{seconds:.1f} s")
+
+
+def job_handoff(*, job: Job, stage: str) -> None:
+    """The next stage runs on another cluster: release the job and enqueue it there."""
+    with transaction.atomic():
+        updated = _owned(job).update(status=S.QUEUED, stage=stage, worker="", updated_at=timezone.now())
+        if updated:
+            _log(job.pk, "handoff", stage=stage)
+            events.job_updated(_refresh(job.pk))
+            transaction.on_commit(lambda: job_enqueue(job_id=job.pk))
+
+
+def job_schedule_retry(*, job: Job, code: str, message: str, delay: float) -> bool:
+    """A transient failure: wait `delay` seconds, then try the stage again."""
+    with transaction.atomic():
+        updated = _owned(job).update(
+            status=S.RETRYING, attempts=F("attempts") + 1, error_code=code, error_message=message,
+            next_attempt_at=timezone.now() + timedelta(seconds=delay), updated_at=timezone.now(),
+        )
+        if updated:
+            fresh = _refresh(job.pk)
+            _log(job.pk, "retrying", stage=fresh.stage, message=f"{code}: {message} (attempt {fresh.attempts}, in {delay:g} s)")
+            events.job_updated(fresh)
+    return bool(updated)
+
+
+def job_resume_after_wait(*, job: Job) -> bool:
+    with transaction.atomic():
+        updated = _owned(job).update(status=S.RUNNING, next_attempt_at=None, updated_at=timezone.now())
+        if updated:
+            events.job_updated(_refresh(job.pk))
+    return bool(updated)
+
+
+def _finish(job: Job, *, status: str, event: str, code: str = "", message: str = "", progress=None) -> bool:
+    from songs import services as song_services
+
+    now = timezone.now()
+    fields = dict(status=status, finished_at=now, updated_at=now, next_attempt_at=None, heartbeat_at=None)
+    if status == S.COMPLETED:
+        fields.update(error_code="", error_message="")
+    else:
+        fields.update(error_code=code, error_message=message)
+    if progress is not None:
+        fields["progress"] = progress
+    if message:
+        fields["message"] = message[:500]
+    with transaction.atomic():
+        if not _owned(job).update(**fields):
+            return False
+        fresh = _refresh(job.pk)
+        _log(job.pk, event, stage=fresh.stage, message=f"{code}: {message}" if code else message)
+        if status == S.FAILED:
+            song_services.song_mark_error(song=fresh.song, message=message)
+        elif status == S.CANCELLED:
+            song_services.song_mark_error(song=fresh.song, message="The import was cancelled.")
+        events.job_finished(fresh)
+    return True
+
+
+def job_complete(*, job: Job, message: str = "Done.") -> bool:
+    return _finish(job, status=S.COMPLETED, event="completed", message=message, progress=100.0)
+
+
+def job_fail(*, job: Job, code: str, message: str) -> bool:
+    return _finish(job, status=S.FAILED, event="failed", code=code, message=message)
+
+
+def job_mark_cancelled(*, job: Job) -> bool:
+    return _finish(job, status=S.CANCELLED, event="cancelled", code="cancelled", message="Cancelled.")
+
+
+# --- what hosts do -------------------------------------------------------------------
+
+
+def job_cancel(*, job: Job, user=None) -> Job:
+    """Cancel at once if nothing runs it yet; otherwise ask its worker to stop."""
+    from songs import services as song_services
+
+    who = f" by {user}" if user else ""
+    with transaction.atomic():
+        now = timezone.now()
+        if Job.objects.filter(pk=job.pk, status__in=Job.CLAIMABLE).update(
+            status=S.CANCELLED, cancel_requested=True, error_code="cancelled",
+            error_message=f"Cancelled{who}.", finished_at=now, updated_at=now,
+        ):
+            fresh = _refresh(job.pk)
+            _log(job.pk, "cancelled", stage=fresh.stage, message=f"before it ran{who}")
+            song_services.song_mark_error(song=fresh.song, message="The import was cancelled.")
+            events.job_finished(fresh)
+            return fresh
+        if Job.objects.filter(pk=job.pk, status=S.RUNNING).update(cancel_requested=True, updated_at=now):
+            fresh = _refresh(job.pk)
+            _log(job.pk, "cancel_requested", stage=fresh.stage, message=who.strip())
+            events.job_updated(fresh)
+            return fresh
+    fresh = _refresh(job.pk)
+    raise Conflict(f"A {fresh.status} job cannot be cancelled.", extra={"job": str(job.pk), "status": fresh.status})
+
+
+def job_retry(*, job: Job, user=None) -> Job:
+    """Run a failed or cancelled job again, from the first stage whose output is missing."""
+    fresh = _refresh(job.pk)
+    if fresh.status not in (S.FAILED, S.CANCELLED):
+        raise Conflict(f"Only a failed or cancelled job can be retried; this one is {fresh.status}.",
+                       extra={"job": str(job.pk), "status": fresh.status})
+    if fresh.manual_retries >= settings.JOB_MAX_MANUAL_RETRIES:
+        raise ApplicationError(
+            f"This job was retried {fresh.manual_retries} times already; the limit is "
+            f"{settings.JOB_MAX_MANUAL_RETRIES}. Reprocess the song or delete it.",
+            extra={"job": str(job.pk)}, status_code=409,
+        )
+    if fresh.song.jobs.filter(status__in=Job.ACTIVE).exclude(pk=job.pk).exists():
+        raise Conflict("Another job is already working on this song.", extra={"job": str(job.pk)})
+    with transaction.atomic():
+        updated = Job.objects.filter(pk=job.pk, status__in=[S.FAILED, S.CANCELLED]).update(
+            status=S.PENDING, manual_retries=F("manual_retries") + 1, attempts=0, cancel_requested=False,
+            error_code="", error_message="", message="Retrying.", finished_at=None, next_attempt_at=None,
+            worker="", updated_at=timezone.now(),
+        )
+        if not updated:
+            raise Conflict("The job changed meanwhile; reload and try again.", extra={"job": str(job.pk)})
+        fresh = _refresh(job.pk)
+        _log(job.pk, "retry_requested", stage=fresh.stage, message=f"manual retry {fresh.manual_retries}" + (f" by {user}" if user else ""))
+        events.job_updated(fresh)
+        transaction.on_commit(lambda: job_enqueue(job_id=job.pk))
+    return fresh
+
+
+def song_reprocess(*, song, stage: str, user=None) -> Job:
+    """Run the pipeline again from `stage`, reusing the download."""
+    from jobs.pipeline import stage_names
+
+    names = stage_names()
+    if stage not in names:
+        raise ApplicationError(f"Unknown stage {stage!r}; choose one of: {', '.join(names)}.", extra={"stages": names})
+    if stage == names[0] and not song.has_file("original") and not song.source_url:
+        raise ApplicationError("This song has no original to start again from.")
+    if song.is_deleted:
+        raise ApplicationError("This song is deleted; restore it first.", status_code=409)
+    if song.jobs.filter(status__in=Job.ACTIVE).exists():
+        raise Conflict("A job is already working on this song.", extra={"song": str(song.pk)})
+    from django.db import IntegrityError
+
+    try:
+        with transaction.atomic():
+            return job_create(song=song, user=user, kind=Job.Kind.REPROCESS, start_stage=stage)
+    except IntegrityError:
+        raise Conflict("A job is already working on this song.", extra={"song": str(song.pk)}) from None
+
+
+# --- crash recovery -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recovery:
+    requeued: list
+    failed: list
+
+
+def jobs_recover(*, stale_after: float | None = None) -> Recovery:
+    """Requeue (or fail, after too many tries) running jobs whose worker stopped beating."""
+    stale_after = settings.JOB_STALE_AFTER if stale_after is None else stale_after
+    cutoff = timezone.now() - timedelta(seconds=stale_after)
+    requeued, failed = [], []
+    candidates = Job.objects.filter(status__in=[S.RUNNING, S.RETRYING], heartbeat_at__lt=cutoff)
+    for job in candidates:
+        lost = Job.objects.filter(pk=job.pk, status__in=[S.RUNNING, S.RETRYING], heartbeat_at__lt=cutoff)
+        recoveries = JobLog.objects.filter(job=job, event="recovered").count()
+        with transaction.atomic():
+            if recoveries >= settings.JOB_MAX_RECOVERIES:
+                message = f"Its worker stopped {recoveries + 1} times while running it ({job.worker}); giving up."
+                if lost.update(status=S.FAILED, error_code="worker_lost", error_message=message,
+                               finished_at=timezone.now(), heartbeat_at=None, updated_at=timezone.now()):
+                    fresh = _refresh(job.pk)
+                    _log(job.pk, "failed", stage=job.stage, message=message)
+                    from songs import services as song_services
+
+                    song_services.song_mark_error(song=fresh.song, message=message)
+                    events.job_finished(fresh)
+                    failed.append(job.pk)
+                continue
+            if lost.update(status=S.QUEUED, worker="", heartbeat_at=None, updated_at=timezone.now()):
+                _log(job.pk, "recovered", stage=job.stage, message=f"worker {job.worker} stopped beating; requeued")
+                events.job_updated(_refresh(job.pk))
+                transaction.on_commit(lambda job_id=job.pk: job_enqueue(job_id=job_id))
+                requeued.append(job.pk)
+    if requeued or failed:
+        logger.warning("recovered jobs: requeued %s, failed %s", requeued, failed)
+    return Recovery(requeued=requeued, failed=failed)
+
+
+# --- worker heartbeats ---------------------------------------------------------------
 
 
 def worker_heartbeat_record(*, cluster: str, token: str | None = None) -> WorkerHeartbeat:

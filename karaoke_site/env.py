@@ -101,3 +101,19 @@ def env_url(name: str, default: str | None, *, schemes: tuple[str, ...]) -> str 
             f"{name}={value!r} is not a URL with one of the schemes: {', '.join(schemes)}."
         )
     return value
+
+
+def env_float_list(name: str, default: list[float], *, minimum: float = 0.0) -> list[float]:
+    value = _raw(name)
+    if value is None:
+        return list(default)
+    numbers = []
+    for item in (part.strip() for part in value.split(",") if part.strip()):
+        try:
+            number = float(item)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}={value!r}: {item!r} is not a number.") from None
+        if number < minimum:
+            raise ImproperlyConfigured(f"{name}={value!r}: {item} is below the minimum {minimum}.")
+        numbers.append(number)
+    return numbers

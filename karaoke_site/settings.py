@@ -15,6 +15,7 @@ from karaoke_site.env import (
     env_bool,
     env_choice,
     env_float,
+    env_float_list,
     env_int,
     env_list,
     env_path,
@@ -205,7 +206,7 @@ Q_CLUSTER = {
     "timeout": TASK_TIMEOUT,
     # A task not acknowledged within `retry` seconds is delivered again; it
     # must outlast `timeout` or a slow task would run twice at once.
-    "retry": TASK_TIMEOUT + 120,
+    "retry": env_int("TASK_RETRY_AFTER", TASK_TIMEOUT + 120, minimum=TASK_TIMEOUT + 1),
     "max_attempts": 5,
     "recycle": 200,
     "ack_failures": True,
@@ -232,6 +233,22 @@ else:
 # starts calling a cluster dead.
 WORKER_HEARTBEAT_INTERVAL = env_float("WORKER_HEARTBEAT_INTERVAL", 10.0, minimum=0.5)
 WORKER_HEARTBEAT_STALE_AFTER = env_float("WORKER_HEARTBEAT_STALE_AFTER", 60.0, minimum=1.0)
+
+# --- Songs and jobs -----------------------------------------------------------
+
+SONG_MAX_DURATION = env_int("SONG_MAX_DURATION", 20 * 60, minimum=10)
+UPLOAD_MAX_MB = env_int("UPLOAD_MAX_MB", 200, minimum=1)
+DOWNLOAD_SOCKET_TIMEOUT = env_int("DOWNLOAD_SOCKET_TIMEOUT", 30, minimum=1)
+YOUTUBE_SEARCH_CACHE_SECONDS = env_int("YOUTUBE_SEARCH_CACHE_SECONDS", 300, minimum=0)
+# Waits before the automatic retries of a transient failure (network, 5xx, 429).
+JOB_RETRY_DELAYS = env_float_list("JOB_RETRY_DELAYS", [4.0, 16.0, 64.0])
+JOB_MAX_MANUAL_RETRIES = env_int("JOB_MAX_MANUAL_RETRIES", 10, minimum=0)
+JOB_HEARTBEAT_INTERVAL = env_float("JOB_HEARTBEAT_INTERVAL", 5.0, minimum=0.2)
+# A running job whose heartbeat is older than this lost its worker.
+JOB_STALE_AFTER = env_float("JOB_STALE_AFTER", 60.0, minimum=1.0)
+JOB_MAX_RECOVERIES = env_int("JOB_MAX_RECOVERIES", 3, minimum=0)
+# Progress is saved and published at most this often (and on every 1 % step).
+JOB_PROGRESS_MIN_INTERVAL = env_float("JOB_PROGRESS_MIN_INTERVAL", 0.5, minimum=0.0)
 
 # --- Accounts ------------------------------------------------------------------
 

@@ -1,0 +1,87 @@
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Song(models.Model):
+    class Source(models.TextChoices):
+        YOUTUBE = "youtube", "YouTube"
+        URL = "url", "Link"
+        UPLOAD = "upload", "Upload"
+        FOLDER = "folder", "Folder"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PROCESSING = "processing", "Processing"
+        READY = "ready", "Ready"
+        ERROR = "error", "Error"
+
+    # The kinds of file a song can own, each a name inside the song's folder.
+    FILE_KINDS = ("original", "audio", "audio_web")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    title = models.CharField(max_length=300, blank=True)
+    artist = models.CharField(max_length=300, blank=True)
+    album = models.CharField(max_length=300, blank=True)
+    duration = models.FloatField(null=True, blank=True, help_text="Seconds.")
+
+    source = models.CharField(max_length=16, choices=Source.choices)
+    # What identifies the source: a YouTube video id, a normalised URL, or the
+    # path a folder import read. Empty for uploads (their content hash is the key).
+    source_id = models.CharField(max_length=2000, blank=True)
+    source_url = models.URLField(max_length=2000, blank=True)
+    content_hash = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the original file.")
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    error = models.TextField(blank=True)
+    files = models.JSONField(default=dict, blank=True, help_text="File kind → name in the song's folder.")
+    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="songs_added"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # Duplicates are refused by the database, not only by code: two
+            # imports of the same link racing each other end with one song.
+            models.UniqueConstraint(
+                fields=["source", "source_id"],
+                condition=Q(deleted_at__isnull=True) & ~Q(source_id=""),
+                name="unique_live_song_source",
+            ),
+            models.UniqueConstraint(
+                fields=["content_hash"],
+                condition=Q(deleted_at__isnull=True) & ~Q(content_hash=""),
+                name="unique_live_song_content",
+            ),
+        ]
+        indexes = [models.Index(fields=["status"]), models.Index(fields=["deleted_at"])]
+
+    def __str__(self) -> str:
+        if self.artist and self.title:
+            return f"{self.artist} – {self.title}"
+        return self.title or self.source_url or str(self.id)
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+    @property
+    def folder(self) -> Path:
+        return Path(settings.MEDIA_ROOT) / "songs" / str(self.id)
+
+    def file_path(self, kind: str) -> Path | None:
+        name = self.files.get(kind)
+        return self.folder / name if name else None
+
+    def has_file(self, kind: str) -> bool:
+        path = self.file_path(kind)
+        return path is not None and path.is_file()

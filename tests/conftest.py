@@ -135,6 +135,73 @@ def singer_user(django_user_model):
     return django_user_model.objects.create_user(username="bob", password="bobs-long-password", display_name="Bob")
 
 
+def make_audio(seconds: float = 3.0, *, fmt: str = "mp3", frequency: int = 440) -> bytes:
+    """Real audio made by the real ffmpeg (a sine tone)."""
+    from songs.audio.ffmpeg import ffmpeg_exe
+
+    codec = {"mp3": ["-c:a", "libmp3lame"], "wav": ["-c:a", "pcm_s16le"], "ogg": ["-c:a", "libvorbis"]}[fmt]
+    done = subprocess.run(
+        [ffmpeg_exe(), "-nostdin", "-v", "error", "-f", "lavfi", "-i", f"sine=frequency={frequency}:duration={seconds}",
+         "-ac", "2", *codec, "-f", fmt, "-"],
+        check=True, capture_output=True,
+    )
+    return done.stdout
+
+
+@pytest.fixture(scope="session")
+def song_mp3() -> bytes:
+    return make_audio(3.0)
+
+
+class EventRecorder:
+    """Listens on channel-layer groups, like a consumer would, and keeps what arrives."""
+
+    def __init__(self, groups):
+        from asgiref.sync import async_to_sync
+        from channels.layers import get_channel_layer
+
+        self._sync = async_to_sync
+        self.layer = get_channel_layer()
+        self.groups = list(groups)
+        self.channel = async_to_sync(self.layer.new_channel)()
+        for group in self.groups:
+            async_to_sync(self.layer.group_add)(group, self.channel)
+
+    def drain(self, timeout: float = 0.3) -> list[dict]:
+        import asyncio
+
+        async def receive_all():
+            received = []
+            while True:
+                try:
+                    received.append(await asyncio.wait_for(self.layer.receive(self.channel), timeout))
+                except TimeoutError:
+                    return received
+
+        return self._sync(receive_all)()
+
+    def types(self, timeout: float = 0.3) -> list[str]:
+        return [event["type"] for event in self.drain(timeout)]
+
+    def close(self) -> None:
+        for group in self.groups:
+            self._sync(self.layer.group_discard)(group, self.channel)
+
+
+@pytest.fixture
+def listen():
+    recorders = []
+
+    def start(*groups) -> EventRecorder:
+        recorder = EventRecorder(groups)
+        recorders.append(recorder)
+        return recorder
+
+    yield start
+    for recorder in recorders:
+        recorder.close()
+
+
 @pytest.fixture
 def internet():
     """A local stand-in for the internet: files and recorded responses on 127.0.0.1."""

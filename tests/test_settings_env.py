@@ -105,3 +105,12 @@ def test_it_stops_at_start_up_on_a_bad_value(tmp_path):
     result = _check(tmp_path, DEBUG="maybe")
     assert result.returncode != 0
     assert "DEBUG='maybe' is not a boolean" in result.stderr
+
+
+def test_it_reads_a_list_of_delays_and_refuses_a_word_in_it(environ):
+    from karaoke_site.env import env_float_list
+
+    environ(JOB_RETRY_DELAYS="0.1, 0.2,0.4", BAD="4,soon")
+    assert env_float_list("JOB_RETRY_DELAYS", [4.0]) == [0.1, 0.2, 0.4]
+    with pytest.raises(ImproperlyConfigured, match="JOB_RETRY_DELAYS|'soon' is not a number"):
+        env_float_list("BAD", [4.0])

@@ -1,0 +1,195 @@
+"""The pipeline runner: what a Django-Q2 worker does with a job id.
+
+It claims the job (or returns: someone else has it), walks the stages from the
+first whose output is missing, and ends the job completed, failed or cancelled.
+While it works, a watcher thread beats the job's heartbeat and notices a
+cancel request, so a long stage (a download, a separation) can stop within a
+second and the recovery sweep can tell a live worker from a dead one.
+"""
+
+import logging
+import threading
+import time
+
+from django.conf import settings
+from django.db import connection
+
+from jobs import pipeline, services
+from jobs.models import Job
+from songs import services as song_services
+from songs.errors import AdapterError, Cancelled
+
+logger = logging.getLogger(__name__)
+
+
+class JobLost(Exception):
+    """Another worker (or the recovery sweep) took the job over: stop quietly."""
+
+
+class Watcher:
+    """Beats the heartbeat and polls for cancel in a thread, for as long as the job runs."""
+
+    POLL_SECONDS = 1.0
+
+    def __init__(self, job: Job):
+        self.job = job
+        self.cancelled = False
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"job-{job.pk}-watch", daemon=True)
+
+    def __enter__(self) -> "Watcher":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        last_beat = 0.0
+        try:
+            while not self._stop.wait(min(self.POLL_SECONDS, settings.JOB_HEARTBEAT_INTERVAL)):
+                try:
+                    if time.monotonic() - last_beat >= settings.JOB_HEARTBEAT_INTERVAL:
+                        owned, cancel = services.job_heartbeat(job=self.job)
+                        last_beat = time.monotonic()
+                        self.lost = self.lost or not owned
+                    else:
+                        cancel = Job.objects.filter(pk=self.job.pk, cancel_requested=True).exists()
+                    self.cancelled = self.cancelled or cancel
+                except Exception:  # a database hiccup must not kill the watcher
+                    logger.warning("job %s: heartbeat failed", self.job.pk, exc_info=True)
+        finally:
+            connection.close()
+
+    def should_stop(self) -> bool:
+        return self.cancelled or self.lost
+
+    def wait(self, seconds: float) -> None:
+        """Sleep, but wake up for a cancel."""
+        deadline = time.monotonic() + seconds
+        while not self.should_stop() and time.monotonic() < deadline:
+            time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+
+
+class StageContext:
+    """What a stage gets: its song, progress reporting and a cancel check."""
+
+    def __init__(self, job: Job, stage: pipeline.Stage, watcher: Watcher, last_progress: float):
+        self.job = job
+        self.song = job.song
+        self.stage = stage
+        self.watcher = watcher
+        self.merged = None
+        self._low, self._high = pipeline.progress_span(stage.name)
+        self._saved = last_progress
+        self._saved_at = 0.0
+        self._message = ""
+
+    def is_cancelled(self) -> bool:
+        return self.watcher.should_stop()
+
+    def progress(self, percent: float | None, message: str = "") -> None:
+        """Stage progress 0–100 (None: unknown) → the job's bar, saved throttled."""
+        if percent is not None:
+            overall = self._low + (self._high - self._low) * max(0.0, min(100.0, percent)) / 100
+        else:
+            overall = self._saved
+        overall = max(overall, self._saved)  # a bar that goes backwards reads as a bug
+        now = time.monotonic()
+        step = overall - self._saved >= 1.0
+        due = now - self._saved_at >= settings.JOB_PROGRESS_MIN_INTERVAL and (
+            overall != self._saved or message != self._message
+        )
+        if step or due:
+            if not services.job_progress(job=self.job, stage=self.stage.name, progress=overall, message=message):
+                self.watcher.lost = True
+            self._saved, self._saved_at, self._message = overall, now, message
+
+    @property
+    def saved_progress(self) -> float:
+        return self._saved
+
+
+def run_job(*, job_id, cluster: str) -> None:
+    job = services.job_claim(job_id=job_id, worker=services.worker_name())
+    if job is None:
+        logger.info("job %s: not claimable (taken, cancelled or over)", job_id)
+        return
+    song_services.song_mark_processing(song=job.song)
+    with Watcher(job) as watcher:
+        try:
+            outcome = _run_stages(job, cluster, watcher)
+        except (Cancelled, JobLost):
+            if watcher.lost:
+                logger.warning("job %s: taken over by another worker; stopping", job.pk)
+            else:
+                services.job_mark_cancelled(job=job)
+            return
+        except AdapterError as exc:
+            services.job_fail(job=job, code=exc.code, message=exc.message)
+            return
+        except Exception as exc:
+            logger.exception("job %s failed unexpectedly", job.pk)
+            services.job_fail(job=job, code="internal_error", message=f"Unexpected error: {type(exc).__name__}: {exc}")
+            return
+    if outcome == "handoff":
+        return
+    if outcome != "merged":
+        song_services.song_mark_ready(song=job.song)
+    services.job_complete(job=job, message=job.message if outcome == "merged" else "Done.")
+
+
+def _run_stages(job: Job, cluster: str, watcher: Watcher) -> str:
+    all_stages = pipeline.stages()
+    names = [stage.name for stage in all_stages]
+    start = names.index(job.start_stage) if job.kind == Job.Kind.REPROCESS and job.start_stage in names else 0
+    progress = job.progress
+    for stage in all_stages[start:]:
+        # A reprocess redoes its stages even though their outputs exist, but
+        # not the ones this job already finished before a retry.
+        forced = job.kind == Job.Kind.REPROCESS and stage.name not in job.stage_seconds
+        if not forced and stage.is_done(job.song):
+            continue
+        if stage.cluster != cluster:
+            services.job_handoff(job=job, stage=stage.name)
+            return "handoff"
+        if watcher.should_stop():
+            raise JobLost() if watcher.lost else Cancelled()
+        services.job_stage_started(job=job, stage=stage.name)
+        ctx = StageContext(job, stage, watcher, progress)
+        started = time.monotonic()
+        message = _run_with_retries(job, stage, ctx, watcher)
+        services.job_stage_finished(job=job, stage=stage.name, seconds=time.monotonic() - started)
+        progress = max(progress, pipeline.progress_span(stage.name)[1])
+        job.song.refresh_from_db()
+        if ctx.merged is not None:
+            job.message = message or "Merged into an existing song."
+            return "merged"
+    return "done"
+
+
+def _run_with_retries(job: Job, stage: pipeline.Stage, ctx: StageContext, watcher: Watcher) -> str | None:
+    delays = settings.JOB_RETRY_DELAYS
+    while True:
+        try:
+            return stage.run(ctx)
+        except AdapterError as exc:
+            if not exc.transient:
+                raise
+            if job.attempts >= len(delays):
+                raise AdapterError(
+                    exc.code, f"{exc.message} Gave up after {job.attempts + 1} attempts."
+                ) from exc
+            delay = delays[job.attempts]
+            if not services.job_schedule_retry(job=job, code=exc.code, message=exc.message, delay=delay):
+                raise JobLost() from exc
+            job.attempts += 1
+            logger.info("job %s: %s failed (%s); retry %s in %s s", job.pk, stage.name, exc, job.attempts, delay)
+            watcher.wait(delay)
+            if watcher.should_stop():
+                raise (JobLost() if watcher.lost else Cancelled()) from exc
+            if not services.job_resume_after_wait(job=job):
+                raise JobLost() from exc
+            job.song.refresh_from_db()

@@ -1,0 +1,264 @@
+"""Writes of the songs app: adding songs, editing, deleting, and stage results.
+
+Adding a song is two-phase: these services create the Song and its Job in one
+transaction and return in milliseconds; the job is enqueued when the
+transaction commits and the work happens in a worker.
+"""
+
+import logging
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from karaoke_site.errors import ApplicationError, Conflict
+from songs import events
+from songs.audio import ffmpeg
+from songs.errors import AdapterError
+from songs.models import Song
+from songs.sources import ytdlp
+
+logger = logging.getLogger(__name__)
+
+EDITABLE_FIELDS = ("title", "artist", "album")
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    song: Song
+    job: "object | None"  # jobs.models.Job; None when an existing song was returned
+    created: bool
+    message: str
+
+
+def _existing_result(song: Song, message: str) -> ImportResult:
+    return ImportResult(song=song, job=song.jobs.order_by("-created_at").first(), created=False, message=message)
+
+
+def _live() -> "models.QuerySet[Song]":  # noqa: F821 - string annotation only
+    return Song.objects.filter(deleted_at__isnull=True)
+
+
+def _source_of(url: str) -> tuple[str, str, str]:
+    """(source, source_id, canonical URL) of a link, or a 400 that says what is wrong."""
+    try:
+        canonical = ytdlp.normalise_url(url)
+    except AdapterError as exc:
+        raise ApplicationError(exc.message, extra={"code": exc.code, "url": url}) from None
+    video_id = ytdlp.parse_youtube_id(canonical)
+    if video_id:
+        return Song.Source.YOUTUBE, video_id, canonical
+    return Song.Source.URL, canonical, canonical
+
+
+def song_import_url(*, url: str, user=None) -> ImportResult:
+    """Add the song behind a link, or return the live song that already has it."""
+    from jobs.services import job_create
+
+    source, source_id, canonical = _source_of(url.strip())
+    existing = _live().filter(source=source, source_id=source_id).first()
+    if existing:
+        return _existing_result(existing, f"Already in the library: {existing}.")
+    try:
+        with transaction.atomic():
+            song = Song.objects.create(
+                source=source, source_id=source_id, source_url=canonical, title="", added_by=user
+            )
+            job = job_create(song=song, user=user)
+            events.song_changed(song)
+    except IntegrityError:
+        # Another request created it between our check and our insert.
+        existing = _live().filter(source=source, source_id=source_id).first()
+        if existing is None:
+            raise
+        return _existing_result(existing, f"Already in the library: {existing}.")
+    return ImportResult(song=song, job=job, created=True, message="Added; it is being downloaded.")
+
+
+def _store_original(song: Song, src: Path, *, move: bool) -> None:
+    song.folder.mkdir(parents=True, exist_ok=True)
+    name = "original" + (src.suffix.lower() or ".bin")
+    destination = song.folder / name
+    if move:
+        shutil.move(str(src), destination)
+    else:
+        try:
+            # A folder import keeps the host's file untouched; a hard link costs no space.
+            destination.hardlink_to(src)
+        except OSError:
+            shutil.copyfile(src, destination)
+    song.files = {**song.files, "original": name}
+
+
+def _import_local_file(
+    *, path: Path, source: str, source_id: str, user, title: str, artist: str, album: str, move: bool
+) -> ImportResult:
+    from jobs.services import job_create
+
+    content_hash = ffmpeg.sha256_file(path)
+    existing = _live().filter(content_hash=content_hash).first()
+    if existing:
+        return _existing_result(existing, f"The same audio is already in the library: {existing}.")
+    song = None
+    try:
+        with transaction.atomic():
+            song = Song.objects.create(
+                source=source, source_id=source_id, content_hash=content_hash,
+                title=title, artist=artist, album=album, added_by=user,
+            )
+            _store_original(song, path, move=move)
+            song.save(update_fields=["files"])
+            job = job_create(song=song, user=user)
+            events.song_changed(song)
+    except IntegrityError:
+        if song is not None:
+            shutil.rmtree(song.folder, ignore_errors=True)
+        existing = _live().filter(content_hash=content_hash).first()
+        if existing is None:
+            raise
+        return _existing_result(existing, f"The same audio is already in the library: {existing}.")
+    except BaseException:
+        if song is not None:
+            shutil.rmtree(song.folder, ignore_errors=True)
+        raise
+    return ImportResult(song=song, job=job, created=True, message="Added; it is being processed.")
+
+
+def song_import_upload(*, uploaded: UploadedFile, user=None, title: str = "", artist: str = "") -> ImportResult:
+    """Add an uploaded file after checking, with ffmpeg, that it really is audio."""
+    limit = settings.UPLOAD_MAX_MB * 1024 * 1024
+    if uploaded.size is not None and uploaded.size > limit:
+        raise ApplicationError(
+            f"The file is {uploaded.size / 1024 / 1024:.0f} MB; the limit is {settings.UPLOAD_MAX_MB} MB.",
+            status_code=413,
+        )
+    if not uploaded.size:
+        raise ApplicationError("The file is empty.", extra={"code": "empty_file"})
+    staging = Path(settings.MEDIA_ROOT) / "incoming"
+    staging.mkdir(parents=True, exist_ok=True)
+    suffix = Path(uploaded.name or "").suffix.lower()[:10]
+    temporary = staging / f"{uuid.uuid4().hex}{suffix}"
+    try:
+        with temporary.open("wb") as out:
+            for chunk in uploaded.chunks():
+                out.write(chunk)
+        try:
+            info = ffmpeg.probe(temporary)
+            ffmpeg.ensure_max_duration(info, settings.SONG_MAX_DURATION)
+        except AdapterError as exc:
+            raise ApplicationError(exc.message, extra={"code": exc.code, "file": uploaded.name}) from None
+        guess = title or Path(uploaded.name or "upload").stem
+        return _import_local_file(
+            path=temporary, source=Song.Source.UPLOAD, source_id="", user=user,
+            title=guess[:300], artist=artist[:300], album="", move=True,
+        )
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def song_import_file(*, path: Path, user=None, title: str = "", artist: str = "", album: str = "") -> ImportResult:
+    """Add a file from a folder on this machine (the host's own files are not moved)."""
+    path = path.resolve()
+    try:
+        ffmpeg.probe(path)
+    except AdapterError as exc:
+        raise ApplicationError(exc.message, extra={"code": exc.code, "file": str(path)}) from None
+    return _import_local_file(
+        path=path, source=Song.Source.FOLDER, source_id=str(path), user=user,
+        title=(title or path.stem)[:300], artist=artist[:300], album=album[:300], move=False,
+    )
+
+
+def song_update(*, song: Song, data: dict) -> Song:
+    changed = [name for name in EDITABLE_FIELDS if name in data and getattr(song, name) != data[name]]
+    for name in changed:
+        setattr(song, name, data[name])
+    if changed:
+        song.save(update_fields=[*changed, "updated_at"])
+        events.song_changed(song)
+    return song
+
+
+def song_soft_delete(*, song: Song) -> Song:
+    """Hide a song from singers; its files stay so it can be restored."""
+    if song.is_deleted:
+        return song
+    song.deleted_at = timezone.now()
+    song.save(update_fields=["deleted_at", "updated_at"])
+    events.song_changed(song)
+    return song
+
+
+def song_restore(*, song: Song) -> Song:
+    if not song.is_deleted:
+        return song
+    clash = _live().exclude(pk=song.pk)
+    if song.source_id and clash.filter(source=song.source, source_id=song.source_id).exists():
+        raise Conflict("Another live song has the same source; delete it first.", extra={"song": str(song.pk)})
+    if song.content_hash and clash.filter(content_hash=song.content_hash).exists():
+        raise Conflict("Another live song has the same audio; delete it first.", extra={"song": str(song.pk)})
+    song.deleted_at = None
+    song.save(update_fields=["deleted_at", "updated_at"])
+    events.song_changed(song)
+    return song
+
+
+def song_hard_delete(*, song: Song) -> None:
+    """Remove the song, its jobs, queue entries and files for good."""
+    from jobs.models import Job
+
+    if song.jobs.filter(status=Job.Status.RUNNING).exists():
+        raise Conflict("A job is working on this song; cancel it first.", extra={"song": str(song.pk)})
+    folder = song.folder
+    song_id = song.pk
+    with transaction.atomic():
+        song.delete()
+        # Files go only once the rows are gone for sure.
+        transaction.on_commit(lambda: shutil.rmtree(folder, ignore_errors=True))
+        events.song_deleted(song_id)
+
+
+def song_mark_processing(*, song: Song) -> None:
+    Song.objects.filter(pk=song.pk, status__in=[Song.Status.PENDING, Song.Status.ERROR]).update(
+        status=Song.Status.PROCESSING, error="", updated_at=timezone.now()
+    )
+
+
+def song_mark_ready(*, song: Song) -> None:
+    Song.objects.filter(pk=song.pk).update(status=Song.Status.READY, error="", updated_at=timezone.now())
+    song.refresh_from_db()
+    events.song_changed(song)
+
+
+def song_mark_error(*, song: Song, message: str) -> None:
+    # A song that was ready keeps playing with its old files if a reprocess fails.
+    Song.objects.filter(pk=song.pk).exclude(status=Song.Status.READY).update(
+        status=Song.Status.ERROR, error=message, updated_at=timezone.now()
+    )
+    song.refresh_from_db()
+    events.song_changed(song)
+
+
+def song_set_fields(*, song: Song, **fields) -> Song:
+    """Record what a stage learnt (files, hash, duration, a title guess)."""
+    for name, value in fields.items():
+        setattr(song, name, value)
+    song.save(update_fields=[*fields, "updated_at"])
+    return song
+
+
+def song_merge_into(*, song: Song, into: Song) -> None:
+    """`song` turned out to be the same audio as `into`: hide it and point to `into`."""
+    folder = song.folder
+    with transaction.atomic():
+        Song.objects.filter(pk=song.pk).update(
+            deleted_at=timezone.now(), merged_into=into, files={}, error="", updated_at=timezone.now()
+        )
+        transaction.on_commit(lambda: shutil.rmtree(folder, ignore_errors=True))
+    song.refresh_from_db()
+    events.song_changed(song)

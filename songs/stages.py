@@ -1,0 +1,85 @@
+"""The song's pipeline stages: adapters in, song fields and files out.
+
+Each stage is idempotent: its `*_done` check looks at the files on disk, and
+outputs are written under temporary names and renamed into place by the
+adapters, so a stage interrupted half-way leaves nothing that looks finished.
+"""
+
+import logging
+from pathlib import Path
+
+from django.conf import settings
+
+from songs import services
+from songs.audio import ffmpeg
+from songs.errors import PermanentError
+from songs.models import Song
+from songs.sources import ytdlp
+
+logger = logging.getLogger(__name__)
+
+
+def download_done(song: Song) -> bool:
+    return song.has_file("original") and bool(song.content_hash)
+
+
+def download(ctx) -> str | None:
+    song: Song = ctx.song
+    if song.source in (Song.Source.UPLOAD, Song.Source.FOLDER):
+        if song.has_file("original"):
+            return None
+        source = Path(song.source_id)
+        if song.source == Song.Source.FOLDER and source.is_file():
+            services._store_original(song, source, move=False)
+            services.song_set_fields(song=song, files=song.files, content_hash=ffmpeg.sha256_file(song.file_path("original")))
+            return None
+        raise PermanentError("original_missing", "The uploaded file is gone from the media folder; upload it again.")
+
+    song.folder.mkdir(parents=True, exist_ok=True)
+    result = ytdlp.download(
+        song.source_url,
+        song.folder,
+        on_progress=ctx.progress,
+        is_cancelled=ctx.is_cancelled,
+        max_duration=settings.SONG_MAX_DURATION,
+        timeout=settings.DOWNLOAD_SOCKET_TIMEOUT,
+        filename="original",
+    )
+    content_hash = ffmpeg.sha256_file(result.path)
+    duplicate = Song.objects.filter(deleted_at__isnull=True, content_hash=content_hash).exclude(pk=song.pk).first()
+    if duplicate is not None:
+        services.song_merge_into(song=song, into=duplicate)
+        ctx.merged = duplicate
+        return f"Same audio as “{duplicate}”, already in the library: merged into it."
+    fields = {"files": {**song.files, "original": Path(result.path).name}, "content_hash": content_hash}
+    # A guess until metadata arrives: the host sees something better than a URL.
+    if not song.title:
+        fields["title"] = (result.track or result.title or "")[:300]
+    if not song.artist and (result.artist or result.uploader):
+        fields["artist"] = (result.artist or result.uploader or "")[:300]
+    services.song_set_fields(song=song, **fields)
+    return None
+
+
+def transcode_done(song: Song) -> bool:
+    return song.has_file("audio") and song.has_file("audio_web") and song.duration is not None
+
+
+def transcode(ctx) -> str | None:
+    song: Song = ctx.song
+    original = song.file_path("original")
+    if original is None or not original.is_file():
+        raise PermanentError("original_missing", "The downloaded original is missing; retry to download it again.")
+    info = ffmpeg.probe(original)
+    ffmpeg.ensure_max_duration(info, settings.SONG_MAX_DURATION)
+    result = ffmpeg.transcode(
+        original,
+        work_path=song.folder / "audio.flac",
+        web_path=song.folder / "audio.m4a",
+        on_progress=ctx.progress,
+        is_cancelled=ctx.is_cancelled,
+    )
+    services.song_set_fields(
+        song=song, files={**song.files, "audio": "audio.flac", "audio_web": "audio.m4a"}, duration=result.duration
+    )
+    return None
