@@ -284,6 +284,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "SongStatusEnum": "songs.models.Song.Status",
+        "JobStatusEnum": "jobs.models.Job.Status",
+    },
 }
 
 # --- Static and media ------------------------------------------------------

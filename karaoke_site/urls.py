@@ -3,13 +3,18 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from karaoke_site import health, views
+from songs import media_views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", health.healthz, name="healthz"),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
+    path("library/", include("songs.urls")),
+    path("jobs/", include("jobs.urls")),
     path("api/", views.api_root, name="api-root"),
+    path("api/", include("karaoke_site.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("media/songs/<uuid:song_id>/<str:name>", media_views.song_file, name="song-file"),
 ]

@@ -100,6 +100,17 @@ def start_site(*, extra_env: dict | None = None, clusters: str | None = None) ->
     return site
 
 
+@pytest.fixture(autouse=True)
+def isolated_media(request, settings, tmp_path):
+    """Each test its own MEDIA_ROOT: a rolled-back test leaves no files for the next.
+
+    Tests on the live site share the site's MEDIA_ROOT instead (a subprocess
+    cannot see this override).
+    """
+    if "live_site" not in request.fixturenames:
+        settings.MEDIA_ROOT = tmp_path / "media"
+
+
 @pytest.fixture(scope="session")
 def live_site_server(django_db_setup, django_db_blocker):
     """The real site (web server and both qclusters) on the test database, for the session."""

@@ -1,0 +1,275 @@
+"""The songs API: one class per operation, thin; writes go through services."""
+
+import hashlib
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Prefetch
+from django.shortcuts import get_object_or_404
+from django.urls import NoReverseMatch, reverse
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer, inline_serializer
+from rest_framework import filters, generics, serializers, status
+from rest_framework.permissions import IsAdminUser, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from jobs.models import Job
+from jobs.services import song_reprocess
+from karaoke_site.errors import ApplicationError
+from songs import services
+from songs.errors import AdapterError
+from songs.models import Song
+from songs.sources import ytdlp
+
+
+class JobBriefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Job
+        fields = ["id", "kind", "status", "stage", "progress", "message", "error_code", "error_message"]
+
+
+class SongOutputSerializer(serializers.ModelSerializer):
+    files = serializers.SerializerMethodField()
+    job = serializers.SerializerMethodField(help_text="The song's most recent job.")
+
+    class Meta:
+        model = Song
+        fields = [
+            "id", "title", "artist", "album", "duration", "source", "source_id", "source_url",
+            "content_hash", "status", "error", "files", "job", "merged_into", "added_by",
+            "created_at", "updated_at", "deleted_at",
+        ]
+
+    def get_files(self, song) -> dict[str, str]:
+        urls = {}
+        for kind, name in song.files.items():
+            try:
+                urls[kind] = reverse("song-file", args=[song.pk, name])
+            except NoReverseMatch:
+                urls[kind] = name
+        return urls
+
+    def get_job(self, song) -> dict | None:
+        jobs = getattr(song, "recent_jobs", None)
+        job = jobs[0] if jobs else (song.jobs.order_by("-created_at").first() if jobs is None else None)
+        return JobBriefSerializer(job).data if job else None
+
+
+def _songs():
+    return Song.objects.prefetch_related(
+        Prefetch("jobs", queryset=Job.objects.order_by("-created_at"), to_attr="recent_jobs")
+    )
+
+
+def _import_response(result) -> Response:
+    body = {
+        "song": SongOutputSerializer(result.song).data,
+        "job": JobBriefSerializer(result.job).data if result.job else None,
+        "created": result.created,
+        "message": result.message,
+    }
+    return Response(body, status=status.HTTP_202_ACCEPTED if result.created else status.HTTP_200_OK)
+
+
+_ImportOutput = inline_serializer(
+    "SongImportOutput",
+    fields={
+        "song": SongOutputSerializer(),
+        "job": JobBriefSerializer(allow_null=True),
+        "created": serializers.BooleanField(),
+        "message": serializers.CharField(),
+    },
+)
+
+
+class SongImportApi(APIView):
+    """Add a song from a link: YouTube, or any http(s) page or file yt-dlp can read."""
+
+    permission_classes = [IsAdminUser]
+
+    @extend_schema_serializer(component_name="SongImportInput")
+    class InputSerializer(serializers.Serializer):
+        url = serializers.CharField(max_length=2000)
+
+    @extend_schema(request=InputSerializer, responses={202: _ImportOutput, 200: _ImportOutput})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return _import_response(services.song_import_url(url=data.validated_data["url"], user=request.user))
+
+
+class SongUploadApi(APIView):
+    """Add a song by uploading an audio or video file (checked with ffmpeg)."""
+
+    permission_classes = [IsAdminUser]
+
+    @extend_schema_serializer(component_name="SongUploadInput")
+    class InputSerializer(serializers.Serializer):
+        file = serializers.FileField()
+        title = serializers.CharField(max_length=300, required=False, default="")
+        artist = serializers.CharField(max_length=300, required=False, default="")
+
+    @extend_schema(request={"multipart/form-data": InputSerializer}, responses={202: _ImportOutput, 200: _ImportOutput})
+    def post(self, request):
+        limit = settings.UPLOAD_MAX_MB * 1024 * 1024
+        # Refuse before the body is read and spooled to disk.
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > limit + 64 * 1024:
+            raise ApplicationError(
+                f"The upload is {length / 1024 / 1024:.0f} MB; the limit is {settings.UPLOAD_MAX_MB} MB.",
+                status_code=413,
+            )
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        result = services.song_import_upload(
+            uploaded=data.validated_data["file"], user=request.user,
+            title=data.validated_data["title"], artist=data.validated_data["artist"],
+        )
+        return _import_response(result)
+
+
+class SongListApi(generics.ListAPIView):
+    """The library: search (title, artist, album, source), filter, order, paginate."""
+
+    permission_classes = [IsAuthenticated]
+    serializer_class = SongOutputSerializer
+    filter_backends = [filters.SearchFilter, filters.OrderingFilter]
+    search_fields = ["title", "artist", "album", "source_id"]
+    ordering_fields = ["created_at", "title", "artist", "duration", "status"]
+    ordering = ["-created_at"]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", enum=Song.Status.values),
+            OpenApiParameter("source", enum=Song.Source.values),
+            OpenApiParameter("deleted", bool, description="Staff: list soft-deleted songs instead."),
+        ]
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        params = self.request.query_params
+        songs = _songs()
+        wants_deleted = params.get("deleted") in ("true", "1") and self.request.user.is_staff
+        songs = songs.filter(deleted_at__isnull=not wants_deleted)
+        for name, choices in (("status", Song.Status.values), ("source", Song.Source.values)):
+            value = params.get(name)
+            if value:
+                if value not in choices:
+                    raise ApplicationError(f"{name} must be one of: {', '.join(choices)}.", extra={name: value})
+                songs = songs.filter(**{name: value})
+        return songs
+
+
+class SongDetailApi(APIView):
+    """One song: read it, edit its title/artist/album, or delete it (?hard=true for good)."""
+
+    @extend_schema_serializer(component_name="SongUpdateInput")
+    class UpdateSerializer(serializers.Serializer):
+        title = serializers.CharField(max_length=300, required=False, allow_blank=True)
+        artist = serializers.CharField(max_length=300, required=False, allow_blank=True)
+        album = serializers.CharField(max_length=300, required=False, allow_blank=True)
+
+    def get_permissions(self):
+        return [IsAuthenticated()] if self.request.method == "GET" else [IsAdminUser()]
+
+    def _song(self, request, pk) -> Song:
+        songs = _songs() if request.user.is_staff else _songs().filter(deleted_at__isnull=True)
+        return get_object_or_404(songs, pk=pk)
+
+    @extend_schema(responses=SongOutputSerializer)
+    def get(self, request, pk):
+        return Response(SongOutputSerializer(self._song(request, pk)).data)
+
+    @extend_schema(request=UpdateSerializer, responses=SongOutputSerializer)
+    def patch(self, request, pk):
+        song = self._song(request, pk)
+        data = self.UpdateSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        song = services.song_update(song=song, data=data.validated_data)
+        return Response(SongOutputSerializer(song).data)
+
+    @extend_schema(parameters=[OpenApiParameter("hard", bool)], responses={204: None})
+    def delete(self, request, pk):
+        song = self._song(request, pk)
+        if request.query_params.get("hard") in ("true", "1"):
+            services.song_hard_delete(song=song)
+        else:
+            services.song_soft_delete(song=song)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SongRestoreApi(APIView):
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(request=None, responses=SongOutputSerializer)
+    def post(self, request, pk):
+        song = services.song_restore(song=get_object_or_404(Song, pk=pk))
+        return Response(SongOutputSerializer(song).data)
+
+
+class SongReprocessApi(APIView):
+    """Run the pipeline again from a stage, without downloading again."""
+
+    permission_classes = [IsAdminUser]
+
+    @extend_schema_serializer(component_name="SongReprocessInput")
+    class InputSerializer(serializers.Serializer):
+        stage = serializers.CharField(max_length=32, required=False)
+
+    @extend_schema(request=InputSerializer, responses={202: JobBriefSerializer})
+    def post(self, request, pk):
+        from jobs.pipeline import stage_names
+
+        song = get_object_or_404(Song, pk=pk)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        stage = data.validated_data.get("stage") or stage_names()[1 if len(stage_names()) > 1 else 0]
+        job = song_reprocess(song=song, stage=stage, user=request.user)
+        return Response(JobBriefSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+def youtube_search_cache_key(query: str, limit: int) -> str:
+    digest = hashlib.sha256(" ".join(query.lower().split()).encode()).hexdigest()[:32]
+    return f"youtube-search:{limit}:{digest}"
+
+
+class YoutubeSearchApi(APIView):
+    """Search YouTube (results cached for a few minutes)."""
+
+    permission_classes = [IsAdminUser]
+
+    @extend_schema_serializer(component_name="YoutubeSearchInput")
+    class InputSerializer(serializers.Serializer):
+        q = serializers.CharField(max_length=200)
+        limit = serializers.IntegerField(min_value=1, max_value=20, default=5)
+
+    @extend_schema_serializer(component_name="YoutubeSearchResult")
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.CharField()
+        title = serializers.CharField()
+        duration = serializers.FloatField(allow_null=True)
+        channel = serializers.CharField(allow_null=True)
+        url = serializers.CharField()
+        thumbnail = serializers.CharField(allow_null=True)
+
+    @extend_schema(parameters=[InputSerializer], responses=OutputSerializer(many=True))
+    def get(self, request):
+        data = self.InputSerializer(data=request.query_params)
+        data.is_valid(raise_exception=True)
+        query, limit = data.validated_data["q"].strip(), data.validated_data["limit"]
+        key = youtube_search_cache_key(query, limit)
+        results = cache.get(key)
+        if results is None:
+            try:
+                found = ytdlp.search(query, limit=limit)
+            except AdapterError as exc:
+                code = status.HTTP_503_SERVICE_UNAVAILABLE if exc.transient else status.HTTP_400_BAD_REQUEST
+                raise ApplicationError(exc.message, extra={"code": exc.code}, status_code=code) from None
+            results = [self.OutputSerializer(item).data for item in found]
+            cache.set(key, results, settings.YOUTUBE_SEARCH_CACHE_SECONDS)
+        return Response(results)
