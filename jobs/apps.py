@@ -6,6 +6,7 @@ class JobsConfig(AppConfig):
     name = "jobs"
 
     def ready(self):
+        from django.db.models.signals import post_migrate
         from django_q.signals import post_spawn
 
         from jobs import worker
@@ -13,3 +14,11 @@ class JobsConfig(AppConfig):
         # Every Django-Q2 worker process starts beating as soon as it exists,
         # so /healthz sees a cluster alive before it has run a single task.
         post_spawn.connect(worker.on_worker_spawn, dispatch_uid="jobs.worker.heartbeat")
+        post_migrate.connect(_ensure_schedules, sender=self, dispatch_uid="jobs.schedules")
+
+
+def _ensure_schedules(sender, **kwargs):
+    from jobs.services import schedules_ensure
+
+    # The stuck-job sweep runs every minute in the default cluster.
+    schedules_ensure()

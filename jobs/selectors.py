@@ -3,10 +3,10 @@
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import Max
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 
-from jobs.models import WorkerHeartbeat
+from jobs.models import Job, WorkerHeartbeat
 
 
 @dataclass(frozen=True)
@@ -30,3 +30,20 @@ def cluster_health() -> list[ClusterHealth]:
         )
         for name in settings.CLUSTERS
     ]
+
+
+def job_search(*, status: str | None = None, song_id=None, active: bool | None = None) -> QuerySet[Job]:
+    """Jobs, most recent first, with their song (for lists that show it)."""
+    jobs = Job.objects.select_related("song")
+    if status:
+        jobs = jobs.filter(status=status)
+    if song_id is not None:
+        jobs = jobs.filter(song_id=song_id)
+    if active is not None:
+        jobs = jobs.filter(status__in=Job.ACTIVE) if active else jobs.exclude(status__in=Job.ACTIVE)
+    return jobs.order_by("-created_at")
+
+
+def job_row(*, job_id) -> Job:
+    """One job with its song, for templates/jobs/partials/_job.html; Job.DoesNotExist otherwise."""
+    return Job.objects.select_related("song").get(pk=job_id)

@@ -337,6 +337,22 @@ def jobs_recover(*, stale_after: float | None = None) -> Recovery:
     return Recovery(requeued=requeued, failed=failed)
 
 
+def schedules_ensure() -> None:
+    """The periodic tasks the site relies on (idempotent; run after every migrate)."""
+    from django_q.models import Schedule
+
+    Schedule.objects.update_or_create(
+        name="recover-jobs",
+        defaults={
+            "func": "jobs.tasks.recover_jobs",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": 1,
+            "repeats": -1,
+            "cluster": settings.DEFAULT_CLUSTER,
+        },
+    )
+
+
 # --- worker heartbeats ---------------------------------------------------------------
 
 

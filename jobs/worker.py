@@ -17,7 +17,7 @@ logger = logging.getLogger(__name__)
 def _beat_forever(cluster: str, interval: float) -> None:
     from jobs.services import worker_heartbeat_record
 
-    stop = threading.Event()
+    pause = threading.Event()  # never set: an interruptible sleep
     while True:
         try:
             close_old_connections()
@@ -25,7 +25,7 @@ def _beat_forever(cluster: str, interval: float) -> None:
         except Exception:
             logger.warning("could not record the heartbeat of %s", cluster, exc_info=True)
             connection.close()
-        stop.wait(interval)
+        pause.wait(interval)
 
 
 def on_worker_spawn(sender, proc_name=None, **kwargs) -> None:
