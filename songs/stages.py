@@ -36,6 +36,9 @@ def download(ctx) -> str | None:
         raise PermanentError("original_missing", "The uploaded file is gone from the media folder; upload it again.")
 
     song.folder.mkdir(parents=True, exist_ok=True)
+    # This worker holds the job's claim, so earlier attempts' leftovers are dead.
+    if ytdlp.remove_partial_downloads(song.folder):
+        logger.info("song %s: removed the partial files of an interrupted download", song.pk)
     result = ytdlp.download(
         song.source_url,
         song.folder,

@@ -55,6 +55,6 @@ def test_staff_get_the_workers_state_first(staff_user):
         return message
 
     message = asyncio.run(scenario())
-    assert message["type"] == "state"
+    assert message["type"] == "state" and message["jobs"] == []
     workers = {w["cluster"]: w["alive"] for w in message["workers"]}
     assert workers == {"encore": True, "separation": False}

@@ -298,6 +298,19 @@ def _downloaded_file(info: dict[str, Any], dest: Path, prefix: str) -> Path:
     return found[0]
 
 
+def remove_partial_downloads(dest_dir: Path) -> int:
+    """Remove what an interrupted download left (a worker killed mid-way cannot).
+
+    Only for a folder the caller owns exclusively: another download running
+    into it at the same time would lose its files.
+    """
+    removed = 0
+    for leftover in Path(dest_dir).glob(".download-*"):
+        leftover.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
 def _remove_prefixed(dest: Path, prefix: str) -> None:
     # Catches the .part, .ytdl and .part-FragN files of an interrupted download.
     for leftover in dest.glob(f"{prefix}.*"):
