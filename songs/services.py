@@ -87,12 +87,22 @@ def _store_original(song: Song, src: Path, *, move: bool) -> None:
     if move:
         shutil.move(str(src), destination)
     else:
-        try:
-            # A folder import keeps the host's file untouched; a hard link costs no space.
-            destination.hardlink_to(src)
-        except OSError:
-            shutil.copyfile(src, destination)
+        # A copy, not a hard link: a tag editor saving the host's file in place
+        # would otherwise change our original under its content hash.
+        shutil.copyfile(src, destination)
     song.files = {**song.files, "original": name}
+
+
+def _local_duplicate(*, content_hash: str, source: str, source_id: str) -> ImportResult | None:
+    existing = _live().filter(content_hash=content_hash).first()
+    if existing:
+        return _existing_result(existing, f"The same audio is already in the library: {existing}.")
+    # The same file of a folder, changed since its import (its tags edited, say):
+    # the (source, source_id) constraint refuses a second song for that path.
+    existing = _live().filter(source=source, source_id=source_id).first() if source_id else None
+    if existing:
+        return _existing_result(existing, f"This file was imported before (it has changed since): {existing}.")
+    return None
 
 
 def _import_local_file(
@@ -101,9 +111,9 @@ def _import_local_file(
     from jobs.services import job_create
 
     content_hash = ffmpeg.sha256_file(path)
-    existing = _live().filter(content_hash=content_hash).first()
-    if existing:
-        return _existing_result(existing, f"The same audio is already in the library: {existing}.")
+    duplicate = _local_duplicate(content_hash=content_hash, source=source, source_id=source_id)
+    if duplicate:
+        return duplicate
     song = None
     try:
         with transaction.atomic():
@@ -118,10 +128,10 @@ def _import_local_file(
     except IntegrityError:
         if song is not None:
             shutil.rmtree(song.folder, ignore_errors=True)
-        existing = _live().filter(content_hash=content_hash).first()
-        if existing is None:
+        duplicate = _local_duplicate(content_hash=content_hash, source=source, source_id=source_id)
+        if duplicate is None:
             raise
-        return _existing_result(existing, f"The same audio is already in the library: {existing}.")
+        return duplicate
     except BaseException:
         if song is not None:
             shutil.rmtree(song.folder, ignore_errors=True)
@@ -203,8 +213,15 @@ def song_restore(*, song: Song) -> Song:
     if song.content_hash and clash.filter(content_hash=song.content_hash).exists():
         raise Conflict("Another live song has the same audio; delete it first.", extra={"song": str(song.pk)})
     song.deleted_at = None
-    song.save(update_fields=["deleted_at", "updated_at"])
-    events.song_changed(song)
+    try:
+        with transaction.atomic():
+            song.save(update_fields=["deleted_at", "updated_at"])
+            events.song_changed(song)
+    except IntegrityError:
+        # A song took its place between the check above and this save.
+        song.deleted_at = Song.objects.filter(pk=song.pk).values_list("deleted_at", flat=True).first()
+        raise Conflict("Another live song has the same source or audio; delete it first.",
+                       extra={"song": str(song.pk)}) from None
     return song
 
 

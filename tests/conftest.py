@@ -110,6 +110,14 @@ def start_site(*, extra_env: dict | None = None, clusters: str | None = None) ->
 
 
 @pytest.fixture(autouse=True)
+def fast_password_hashing(request, settings):
+    # The real hasher costs about a second per user on these machines; a live
+    # site (a subprocess with the real settings) must be able to check them.
+    if not LIVE_FIXTURES.intersection(request.fixturenames):
+        settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def isolated_media(request, settings, tmp_path):
     """Each test its own MEDIA_ROOT: a rolled-back test leaves no files for the next.
 

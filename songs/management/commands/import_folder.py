@@ -158,7 +158,7 @@ class Command(BaseCommand):
             return "failed", f"cannot be read: {exc.strerror or exc}."
         if result.created:
             return "added", f"{result.song} (song {result.song.pk})"
-        return "skipped", f"{result.message} (song {result.song.pk})"
+        return "skipped", f"{result.message.rstrip('.')} (song {result.song.pk})."
 
     def _check(self, file: Path, seen: dict[str, Path]) -> tuple[str, str]:
         """What `_import` would do, without storing anything."""

@@ -1,0 +1,229 @@
+"""The Library page: search as you type, add by link or upload, per-song actions.
+
+HTMX-aware function views. Reads go through songs.selectors, writes through the
+services; a refusal (ApplicationError) is shown where the user acted, with its
+4xx status. static/js/encore.js tells htmx to swap those 4xx answers.
+"""
+
+from functools import wraps
+from urllib.parse import quote
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render, resolve_url
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
+
+from jobs import services as job_services
+from jobs.pipeline import stage_names
+from karaoke_site.errors import ApplicationError
+from songs import selectors, services
+from songs.models import Song
+
+# The page shows this many rows; searching narrows it down.
+LIST_LIMIT = 100
+
+
+def staff_required(view):
+    """Hosts only: anonymous users sign in first, signed-in non-staff get a friendly 403."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            if request.htmx:
+                # A redirect would be followed by XHR and the login page swapped into a row.
+                back = request.htmx.current_url_abs_path or request.get_full_path()
+                return HttpResponseClientRedirect(f"{resolve_url(settings.LOGIN_URL)}?next={quote(back)}")
+            return redirect_to_login(request.get_full_path())
+        if not request.user.is_staff:
+            if request.htmx:
+                return HttpResponseClientRefresh()
+            return render(request, "songs/forbidden.html", status=403)
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+class SongFilterForm(forms.Form):
+    q = forms.CharField(required=False, max_length=200)
+    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *Song.Status.choices])
+    source = forms.ChoiceField(required=False, choices=[("", "Any source"), *Song.Source.choices])
+    deleted = forms.BooleanField(required=False, label="Show deleted")
+
+
+def _filters(form: SongFilterForm) -> dict:
+    # An invalid value (a hand-edited URL) is ignored rather than refused.
+    form.is_valid()
+    data = getattr(form, "cleaned_data", {})
+    return {
+        "query": data.get("q") or "",
+        "status": data.get("status") or None,
+        "source": data.get("source") or None,
+        "include_deleted": bool(data.get("deleted")),
+    }
+
+
+def _row_context(song, **extra) -> dict:
+    return {"song": song, "stages": stage_names(), **extra}
+
+
+def _render_row(request, song_id, *, error: str = "", status: int = 200):
+    try:
+        song = selectors.song_row(song_id=song_id)
+    except Song.DoesNotExist:
+        if request.htmx:
+            # Gone (hard-deleted elsewhere): the empty answer removes the row.
+            return HttpResponse("", status=404)
+        raise Http404("No such song.") from None
+    return render(request, "songs/partials/_song.html", _row_context(song, error=error), status=status)
+
+
+def _get_song(request, song_id) -> Song | None:
+    """The song, or None for an HTMX request about a song that is gone (404 for the others)."""
+    try:
+        return Song.objects.get(pk=song_id)
+    except Song.DoesNotExist:
+        if request.htmx:
+            return None
+        raise Http404("No such song.") from None
+
+
+def _library_page(request, *, status: int = 200, **extra):
+    form = SongFilterForm(request.GET)
+    songs = selectors.song_rows(selectors.song_search(**_filters(form)))
+    context = {
+        "filter_form": form,
+        "songs": songs[:LIST_LIMIT],
+        "total": songs.count(),
+        "limit": LIST_LIMIT,
+        "stages": stage_names(),
+        "upload_max_mb": settings.UPLOAD_MAX_MB,
+        **extra,
+    }
+    if request.htmx and request.method == "GET" and not request.htmx.history_restore_request:
+        return render(request, "songs/partials/_song_list.html", context, status=status)
+    return render(request, "songs/library.html", context, status=status)
+
+
+@require_GET
+@staff_required
+def library(request):
+    return _library_page(request)
+
+
+@require_GET
+@staff_required
+def song_row(request, song_id):
+    if not request.htmx:
+        return redirect("songs:library")
+    return _render_row(request, song_id)
+
+
+def _added(request, result: services.ImportResult, *, form: str):
+    song = selectors.song_row(song_id=result.song.pk)
+    if not request.htmx:
+        (messages.success if result.created else messages.info)(request, result.message)
+        return redirect("songs:library")
+    context = _row_context(song, result=result, form=form)
+    return render(request, "songs/partials/_added.html", context, status=201 if result.created else 200)
+
+
+def _add_refused(request, message: str, status: int, *, form: str):
+    if request.htmx:
+        return render(request, "songs/partials/_add_result.html", {"error": message, "form": form}, status=status)
+    return _library_page(request, status=status, **{f"{form}_error": message})
+
+
+@require_POST
+@staff_required
+def song_add(request):
+    url = request.POST.get("url", "").strip()
+    if not url:
+        return _add_refused(request, "Paste a link to a song first.", 400, form="link")
+    try:
+        result = services.song_import_url(url=url, user=request.user)
+    except ApplicationError as exc:
+        return _add_refused(request, exc.message, exc.status_code, form="link")
+    return _added(request, result, form="link")
+
+
+@require_POST
+@staff_required
+def song_upload(request):
+    uploaded = request.FILES.get("file")
+    if uploaded is None:
+        return _add_refused(request, "Choose an audio file to upload.", 400, form="upload")
+    try:
+        result = services.song_import_upload(
+            uploaded=uploaded, user=request.user,
+            title=request.POST.get("title", "").strip(), artist=request.POST.get("artist", "").strip(),
+        )
+    except ApplicationError as exc:
+        return _add_refused(request, exc.message, exc.status_code, form="upload")
+    return _added(request, result, form="upload")
+
+
+def _song_action(request, song_id, action, *, done: str):
+    song = _get_song(request, song_id)
+    if song is None:
+        return HttpResponse("", status=404)
+    try:
+        action(song)
+    except ApplicationError as exc:
+        if not request.htmx:
+            messages.error(request, exc.message)
+            return redirect("songs:library")
+        return _render_row(request, song_id, error=exc.message, status=exc.status_code)
+    if not request.htmx:
+        messages.success(request, done.format(song=song))
+        return redirect("songs:library")
+    return _render_row(request, song_id)
+
+
+@require_POST
+@staff_required
+def song_delete(request, song_id):
+    return _song_action(
+        request, song_id, lambda song: services.song_soft_delete(song=song),
+        done="{song} is hidden from singers; you can restore it.",
+    )
+
+
+@require_POST
+@staff_required
+def song_restore(request, song_id):
+    return _song_action(request, song_id, lambda song: services.song_restore(song=song), done="{song} is back.")
+
+
+@require_POST
+@staff_required
+def song_reprocess(request, song_id):
+    stage = request.POST.get("stage") or stage_names()[0]
+    return _song_action(
+        request, song_id, lambda song: job_services.song_reprocess(song=song, stage=stage, user=request.user),
+        done=f"{{song}} is being reprocessed from {stage}.",
+    )
+
+
+@require_POST
+@staff_required
+def song_hard_delete(request, song_id):
+    song = _get_song(request, song_id)
+    if song is None:
+        return HttpResponse("", status=404)
+    name = str(song)
+    try:
+        services.song_hard_delete(song=song)
+    except ApplicationError as exc:
+        if not request.htmx:
+            messages.error(request, exc.message)
+            return redirect("songs:library")
+        return _render_row(request, song_id, error=exc.message, status=exc.status_code)
+    if not request.htmx:
+        messages.success(request, f"{name} was deleted for good.")
+        return redirect("songs:library")
+    # The row's outerHTML becomes nothing.
+    return HttpResponse("")

@@ -1,0 +1,179 @@
+"""The Jobs page: the list, its filter, worker health, news polling, Retry and Cancel."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from jobs import services as job_services
+from jobs.models import Job, WorkerHeartbeat
+from songs import services as song_services
+
+# Transactional: Retry enqueues on commit, and the recorder below must see it.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture(autouse=True)
+def queued(monkeypatch):
+    """The broker, for these tests: tasks are recorded, never run by a live site's workers."""
+    tasks = []
+
+    def record(func, *args, **kwargs):
+        tasks.append((func, args, kwargs.get("cluster")))
+        return f"task-{len(tasks)}"
+
+    monkeypatch.setattr(job_services, "async_task", record)
+    return tasks
+
+
+@pytest.fixture
+def host(staff_user) -> Client:
+    client = Client()
+    client.force_login(staff_user)
+    return client
+
+
+def import_job(video_id: str) -> Job:
+    return song_services.song_import_url(url=f"https://www.youtube.com/watch?v={video_id}").job
+
+
+def failed_job(video_id: str = "aaaaaaaaaaa") -> Job:
+    job = import_job(video_id)
+    Job.objects.filter(pk=job.pk).update(
+        status=Job.Status.FAILED, error_code="not_found", error_message="The server says this file does not exist.",
+        finished_at=timezone.now(),
+    )
+    job.refresh_from_db()
+    return job
+
+
+def job_ids(response) -> list[str]:
+    return re.findall(r'<li id="job-([0-9a-f-]{36})"', response.content.decode())
+
+
+def test_it_lists_jobs_newest_first_with_worker_health(host):
+    WorkerHeartbeat.objects.create(cluster="encore", host="box", pid=1, beat_at=timezone.now())
+    first = import_job("aaaaaaaaaaa")
+    second = failed_job("bbbbbbbbbbb")
+    response = host.get("/jobs/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "<html" in html
+    assert job_ids(response) == [str(second.pk), str(first.pk)]
+    assert "not_found" in html and "does not exist" in html
+    # The encore cluster beat just now; the separation cluster was never seen.
+    assert re.search(r'class="cluster alive">.*?<strong>encore</strong>', html, re.S)
+    assert re.search(r'class="cluster dead">.*?<strong>separation</strong>\s*never seen', html, re.S)
+
+
+def test_it_needs_a_host():
+    response = Client().get("/jobs/")
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+def test_it_filters_by_status_and_answers_htmx_with_the_list_only(host):
+    queued_one = import_job("aaaaaaaaaaa")
+    failed = failed_job("bbbbbbbbbbb")
+    assert job_ids(host.get("/jobs/?status=failed")) == [str(failed.pk)]
+    response = host.get("/jobs/?status=queued", **HTMX)
+    html = response.content.decode()
+    assert "<html" not in html and html.lstrip().startswith('<section id="job-list-panel">')
+    assert job_ids(response) == [str(queued_one.pk)]
+
+
+def test_active_rows_poll_and_finished_rows_do_not(host):
+    active = import_job("aaaaaaaaaaa")
+    done = failed_job("bbbbbbbbbbb")
+    active_row = host.get(f"/jobs/{active.pk}/", **HTMX).content.decode()
+    done_row = host.get(f"/jobs/{done.pk}/", **HTMX).content.decode()
+    assert 'hx-trigger="every 2s"' in active_row and "<progress" in active_row
+    assert "every 2s" not in done_row
+
+
+def test_it_polls_for_jobs_created_since_the_page_was_drawn(host):
+    old = import_job("aaaaaaaaaaa")
+    page = host.get("/jobs/").content.decode()
+    after = re.search(r'hx-get="/jobs/\?after=([^"&]+)', page).group(1)
+    new = import_job("bbbbbbbbbbb")
+    news = host.get(f"/jobs/?after={after}", **HTMX)
+    html = news.content.decode()
+    assert job_ids(news) == [str(new.pk)]
+    assert 'hx-swap-oob="afterbegin:#job-list"' in html
+    # The next poll asks from the new job on.
+    next_after = re.search(r'after=([^"&]+)', html).group(1)
+    again = host.get(f"/jobs/?after={next_after}", **HTMX)
+    assert job_ids(again) == []
+    assert str(old.pk) not in html
+
+
+def test_it_retries_a_failed_job_from_its_button(host, queued):
+    job = failed_job()
+    row = host.get("/jobs/").content.decode()
+    assert f'hx-post="/jobs/{job.pk}/retry"' in row and f"/jobs/{job.pk}/cancel" not in row
+
+    response = host.post(f"/jobs/{job.pk}/retry", **HTMX)
+    assert response.status_code == 200
+    job.refresh_from_db()
+    assert job.status == Job.Status.QUEUED and job.manual_retries == 1
+    assert queued[-1][1][0] == str(job.pk)
+    html = response.content.decode()
+    assert html.lstrip().startswith(f'<li id="job-{job.pk}"') and 'hx-trigger="every 2s"' in html
+    assert "Cancel" in html and "Retry</button>" not in html
+
+
+def test_it_cancels_a_queued_job_from_its_button(host):
+    job = import_job("aaaaaaaaaaa")
+    response = host.post(f"/jobs/{job.pk}/cancel", **HTMX)
+    assert response.status_code == 200
+    job.refresh_from_db()
+    assert job.status == Job.Status.CANCELLED
+    assert "Retry</button>" in response.content.decode()
+
+
+def test_it_shows_illegal_retry_and_cancel_on_the_row_with_409(host):
+    job = import_job("aaaaaaaaaaa")
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.COMPLETED, progress=100)
+
+    retry = host.post(f"/jobs/{job.pk}/retry", **HTMX)
+    assert retry.status_code == 409
+    assert f'<li id="job-{job.pk}"' in retry.content.decode()
+    assert "Only a failed or cancelled job can be retried" in retry.content.decode()
+
+    cancel = host.post(f"/jobs/{job.pk}/cancel", **HTMX)
+    assert cancel.status_code == 409 and "cannot be cancelled" in cancel.content.decode()
+    job.refresh_from_db()
+    assert job.status == Job.Status.COMPLETED and job.manual_retries == 0
+
+
+def test_it_refuses_retries_beyond_the_limit_with_409(host, settings):
+    settings.JOB_MAX_MANUAL_RETRIES = 1
+    job = failed_job()
+    Job.objects.filter(pk=job.pk).update(manual_retries=1)
+    response = host.post(f"/jobs/{job.pk}/retry", **HTMX)
+    assert response.status_code == 409 and "the limit is 1" in response.content.decode()
+
+
+def test_without_htmx_the_buttons_redirect_with_a_message(host):
+    job = import_job("aaaaaaaaaaa")
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.COMPLETED)
+    response = host.post(f"/jobs/{job.pk}/cancel", follow=True)
+    assert response.redirect_chain == [("/jobs/", 302)]
+    assert "cannot be cancelled" in response.content.decode()
+
+
+def test_a_job_that_is_gone_disappears_from_the_page(host):
+    job = import_job("aaaaaaaaaaa")
+    job.song.delete()
+    assert host.get(f"/jobs/{job.pk}/", **HTMX).status_code == 404
+    assert host.post(f"/jobs/{job.pk}/retry", **HTMX).content == b""
+    assert host.post(f"/jobs/{job.pk}/retry").status_code == 404
+
+
+def test_old_heartbeats_show_a_silent_cluster(host):
+    WorkerHeartbeat.objects.create(cluster="encore", host="box", pid=1, beat_at=timezone.now() - timedelta(hours=1))
+    html = host.get("/jobs/").content.decode()
+    assert re.search(r'class="cluster dead">.*?<strong>encore</strong>\s*silent for 3600 s', html, re.S)

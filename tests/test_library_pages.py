@@ -1,0 +1,293 @@
+"""The Library page: who may see it, search as you type, add by link or upload, row actions."""
+
+import re
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.utils import timezone
+
+from jobs import runner
+from jobs import services as job_services
+from jobs.models import Job
+from songs.models import Song
+
+# Transactional: jobs are enqueued on commit (recorded below) and one test runs
+# the pipeline in this process, whose watcher thread has its own connection.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture(autouse=True)
+def queued(monkeypatch):
+    """The broker, for these tests: tasks are recorded, never run by a live site's workers."""
+    tasks = []
+
+    def record(func, *args, **kwargs):
+        tasks.append((func, args, kwargs.get("cluster")))
+        return f"task-{len(tasks)}"
+
+    monkeypatch.setattr(job_services, "async_task", record)
+    return tasks
+
+
+@pytest.fixture
+def host(staff_user) -> Client:
+    client = Client()
+    client.force_login(staff_user)
+    return client
+
+
+def make_song(title="", artist="", *, status=Song.Status.READY, source=Song.Source.URL, deleted=False, **fields):
+    n = Song.objects.count()
+    return Song.objects.create(
+        title=title, artist=artist, status=status, source=source,
+        source_id=fields.pop("source_id", f"https://songs.example/{n}.mp3"),
+        source_url=fields.pop("source_url", f"https://songs.example/{n}.mp3"),
+        deleted_at=timezone.now() if deleted else None, **fields,
+    )
+
+
+def row_ids(response) -> list[str]:
+    return re.findall(r'<li id="song-([0-9a-f-]{36})"', response.content.decode())
+
+
+# --- who may see it -------------------------------------------------------------------
+
+
+def test_it_shows_the_library_page_to_staff(host):
+    song = make_song("Take On Me", "a-ha", duration=225.4)
+    response = host.get("/library/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "<html" in html and 'id="song-list"' in html
+    assert f'id="song-{song.pk}"' in html
+    assert "Take On Me" in html and "a-ha" in html and "3:45" in html
+    assert 'hx-trigger="input changed delay:250ms, search"' in html
+
+
+def test_it_refuses_singers_with_a_friendly_403(singer_user):
+    client = Client()
+    client.force_login(singer_user)
+    for url in ("/library/", "/jobs/"):
+        response = client.get(url)
+        assert response.status_code == 403
+        assert "Hosts only" in response.content.decode()
+    response = client.post("/library/add", {"url": "https://example.com/a.mp3"})
+    assert response.status_code == 403 and Song.objects.count() == 0
+
+
+def test_it_sends_anonymous_visitors_to_sign_in():
+    response = Client().get("/library/?q=abba")
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/?next=/library/%3Fq%3Dabba"
+    # An HTMX request is told to navigate (a redirect would be swapped into the page).
+    response = Client().post("/library/add", {"url": "x"}, **HTMX, HTTP_HX_CURRENT_URL="http://testserver/library/")
+    assert response.status_code == 200
+    assert response["HX-Redirect"] == "/accounts/login/?next=/library/"
+
+
+# --- search ----------------------------------------------------------------------------
+
+
+def test_it_searches_by_title_artist_and_every_word(host):
+    take = make_song("Take On Me", "a-ha")
+    dancing = make_song("Dancing Queen", "ABBA")
+    waterloo = make_song("Waterloo", "ABBA")
+
+    assert set(row_ids(host.get("/library/?q=take"))) == {str(take.pk)}
+    assert set(row_ids(host.get("/library/?q=abba"))) == {str(dancing.pk), str(waterloo.pk)}
+    assert set(row_ids(host.get("/library/?q=abba queen"))) == {str(dancing.pk)}
+    assert row_ids(host.get("/library/?q=nothing-like-it")) == []
+    assert "No songs match" in host.get("/library/?q=nothing-like-it").content.decode()
+
+
+def test_it_filters_by_status_and_source_and_hides_deleted_songs_unless_asked(host):
+    ready = make_song("Ready one")
+    broken = make_song("Broken one", status=Song.Status.ERROR)
+    uploaded = make_song("Uploaded one", source=Song.Source.UPLOAD, source_id="", source_url="")
+    hidden = make_song("Hidden one", deleted=True)
+
+    assert set(row_ids(host.get("/library/?status=error"))) == {str(broken.pk)}
+    assert set(row_ids(host.get("/library/?source=upload"))) == {str(uploaded.pk)}
+    assert set(row_ids(host.get("/library/?status=ready&q=one"))) == {str(ready.pk), str(uploaded.pk)}
+    assert str(hidden.pk) not in row_ids(host.get("/library/"))
+    assert str(hidden.pk) in row_ids(host.get("/library/?deleted=on"))
+    # A hand-edited, invalid filter is ignored, not a 500.
+    assert host.get("/library/?status=bogus").status_code == 200
+
+
+def test_it_answers_htmx_searches_with_the_list_only(host):
+    song = make_song("Take On Me", "a-ha")
+    response = host.get("/library/?q=take", **HTMX)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "<html" not in html and "<nav" not in html
+    assert html.lstrip().startswith('<section id="song-list-panel">')
+    assert f'id="song-{song.pk}"' in html
+    # Back/forward after hx-push-url asks for the whole page.
+    restore = host.get("/library/?q=take", **HTMX, HTTP_HX_HISTORY_RESTORE_REQUEST="true")
+    assert "<html" in restore.content.decode()
+
+
+# --- adding ----------------------------------------------------------------------------
+
+
+def test_it_adds_a_song_by_link_and_answers_with_its_row(host, queued):
+    response = host.post("/library/add", {"url": "https://youtu.be/dQw4w9WgXcQ"}, **HTMX)
+    assert response.status_code == 201
+    song = Song.objects.get()
+    job = Job.objects.get(song=song)
+    assert song.source == Song.Source.YOUTUBE and song.added_by.username == "alice"
+    assert job.status == Job.Status.QUEUED and queued[0][1][0] == str(job.pk)
+    html = response.content.decode()
+    assert "<html" not in html
+    assert "Added; it is being downloaded." in html
+    # The row goes on top of the list at once, with its progress bar, polling itself.
+    assert 'hx-swap-oob="afterbegin:#song-list"' in html
+    assert f'<li id="song-{song.pk}"' in html and "<progress" in html
+    assert 'hx-trigger="every 2s"' in html
+    assert "https://www.youtube.com/watch?v=dQw4w9WgXcQ" in html  # no title yet: the link
+
+
+def test_it_says_when_a_link_is_already_in_the_library(host):
+    first = host.post("/library/add", {"url": "https://www.youtube.com/watch?v=dQw4w9WgXcQ"}, **HTMX)
+    assert first.status_code == 201
+    again = host.post("/library/add", {"url": "https://youtu.be/dQw4w9WgXcQ"}, **HTMX)
+    assert again.status_code == 200
+    html = again.content.decode()
+    assert "Already in the library" in html
+    # Not inserted twice: the existing row is refreshed by id if the page shows it.
+    assert "afterbegin" not in html and 'hx-swap-oob="true"' in html
+    assert Song.objects.count() == 1 and Job.objects.count() == 1
+
+
+def test_it_shows_a_bad_link_inline_with_400(host):
+    response = host.post("/library/add", {"url": "ftp://example.com/song.mp3"}, **HTMX)
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert 'class="error"' in html and "<html" not in html
+    assert Song.objects.count() == 0
+    empty = host.post("/library/add", {"url": "  "}, **HTMX)
+    assert empty.status_code == 400 and "Paste a link" in empty.content.decode()
+
+
+def test_it_shows_a_bad_link_on_the_page_without_htmx(host):
+    response = host.post("/library/add", {"url": "ftp://example.com/song.mp3"})
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "<html" in html and 'role="alert"' in html
+
+
+def test_it_refuses_a_text_file_upload_with_400_and_stores_nothing(host):
+    text = SimpleUploadedFile("song.mp3", b"these are not the sounds you are looking for\n" * 50, "audio/mpeg")
+    response = host.post("/library/upload", {"file": text}, **HTMX)
+    assert response.status_code == 400
+    assert 'class="error"' in response.content.decode()
+    assert Song.objects.count() == 0 and Job.objects.count() == 0
+    media = Path(settings.MEDIA_ROOT)
+    assert not any((media / "songs").glob("*")) and not any((media / "incoming").glob("*"))
+    missing = host.post("/library/upload", {}, **HTMX)
+    assert missing.status_code == 400 and "Choose an audio file" in missing.content.decode()
+
+
+def test_it_adds_an_uploaded_audio_file(host, song_mp3):
+    response = host.post(
+        "/library/upload", {"file": SimpleUploadedFile("tone.mp3", song_mp3, "audio/mpeg"), "artist": "Sine"}, **HTMX
+    )
+    assert response.status_code == 201
+    song = Song.objects.get()
+    assert (song.title, song.artist, song.source) == ("tone", "Sine", Song.Source.UPLOAD)
+    assert song.has_file("original")
+    assert f'<li id="song-{song.pk}"' in response.content.decode()
+
+
+# --- row actions -----------------------------------------------------------------------
+
+
+def test_it_soft_deletes_and_restores_a_song_from_its_row(host):
+    song = make_song("Take On Me")
+    response = host.post(f"/library/{song.pk}/delete", **HTMX)
+    assert response.status_code == 200
+    song.refresh_from_db()
+    assert song.is_deleted
+    html = response.content.decode()
+    assert html.lstrip().startswith(f'<li id="song-{song.pk}"') and "Restore" in html
+
+    response = host.post(f"/library/{song.pk}/restore", **HTMX)
+    song.refresh_from_db()
+    assert response.status_code == 200 and not song.is_deleted
+
+
+def test_it_shows_a_refused_restore_on_the_row_with_409(host):
+    old = make_song("Old copy", source_id="https://songs.example/same.mp3", deleted=True)
+    make_song("New copy", source_id="https://songs.example/same.mp3")
+    response = host.post(f"/library/{old.pk}/restore", **HTMX)
+    assert response.status_code == 409
+    html = response.content.decode()
+    assert f'<li id="song-{old.pk}"' in html and "Another live song has the same source" in html
+    old.refresh_from_db()
+    assert old.is_deleted
+
+
+def test_it_reprocesses_from_the_chosen_stage(host, queued):
+    song = make_song("Take On Me")
+    response = host.post(f"/library/{song.pk}/reprocess", {"stage": "transcode"}, **HTMX)
+    assert response.status_code == 200
+    job = Job.objects.get(song=song)
+    assert (job.kind, job.start_stage, job.status) == (Job.Kind.REPROCESS, "transcode", Job.Status.QUEUED)
+    assert "<progress" in response.content.decode()
+
+    busy = host.post(f"/library/{song.pk}/reprocess", {"stage": "transcode"}, **HTMX)
+    assert busy.status_code == 409 and "already working" in busy.content.decode()
+    unknown = make_song("Other")
+    bad = host.post(f"/library/{unknown.pk}/reprocess", {"stage": "karaoke-magic"}, **HTMX)
+    assert bad.status_code == 400 and "Unknown stage" in bad.content.decode()
+
+
+def test_it_deletes_a_song_for_good_and_refuses_while_a_job_runs(host):
+    song = make_song("Take On Me")
+    job = job_services.song_reprocess(song=song, stage="transcode")
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.RUNNING)
+
+    refused = host.post(f"/library/{song.pk}/destroy", **HTMX)
+    assert refused.status_code == 409
+    assert "cancel it first" in refused.content.decode()
+    assert Song.objects.filter(pk=song.pk).exists()
+
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.FAILED)
+    response = host.post(f"/library/{song.pk}/destroy", **HTMX)
+    assert response.status_code == 200 and response.content == b""
+    assert not Song.objects.filter(pk=song.pk).exists() and not Job.objects.filter(pk=job.pk).exists()
+    # Its row, polled or clicked again, disappears instead of showing an error page.
+    assert host.get(f"/library/{song.pk}/", **HTMX).status_code == 404
+    assert host.post(f"/library/{song.pk}/delete", **HTMX).content == b""
+
+
+def test_it_polls_a_row_only_while_its_job_is_active(host, internet, song_mp3):
+    internet.add_file("/take-on-me.mp3", song_mp3, "audio/mpeg")
+    added = host.post("/library/add", {"url": internet.url("/take-on-me.mp3")}, **HTMX)
+    song = Song.objects.get()
+    assert 'hx-trigger="every 2s"' in added.content.decode()
+
+    runner.run_job(job_id=Job.objects.get(song=song).pk, cluster="encore")
+
+    row = host.get(f"/library/{song.pk}/", **HTMX)
+    html = row.content.decode()
+    assert row.status_code == 200
+    assert "every 2s" not in html and "<progress" not in html
+    assert "badge-ready" in html and "0:03" in html
+
+
+def test_the_nav_links_to_the_library_and_jobs(host):
+    html = host.get("/").content.decode()
+    assert 'href="/library/"' in html and 'href="/jobs/"' in html
+
+
+def test_it_serves_the_htmx_helpers():
+    response = Client().get("/static/js/encore.js")
+    assert response.status_code == 200
+    assert b"htmx:beforeSwap" in b"".join(response.streaming_content)
