@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from songs import enrichment
 from songs import stages as song_stages
 
 
@@ -25,8 +26,12 @@ class Stage:
 
 def stages() -> list[Stage]:
     return [
-        Stage("download", settings.DEFAULT_CLUSTER, 45, song_stages.download_done, song_stages.download),
-        Stage("transcode", settings.DEFAULT_CLUSTER, 55, song_stages.transcode_done, song_stages.transcode),
+        Stage("download", settings.DEFAULT_CLUSTER, 30, song_stages.download_done, song_stages.download),
+        Stage("transcode", settings.DEFAULT_CLUSTER, 10, song_stages.transcode_done, song_stages.transcode),
+        # Its own cluster, so a GPU host can run only this stage.
+        Stage("separate", settings.SEPARATION_CLUSTER, 50, song_stages.separate_done, song_stages.separate),
+        Stage("enrich", settings.DEFAULT_CLUSTER, 4, enrichment.enrich_done, enrichment.enrich),
+        Stage("lyrics", settings.DEFAULT_CLUSTER, 2, enrichment.lyrics_done, enrichment.lyrics),
     ]
 
 

@@ -12,6 +12,7 @@ urlpatterns = [
     re_path(r"^songs/upload/?$", songs_api.SongUploadApi.as_view(), name="api-song-upload"),
     path("songs/", songs_api.SongListApi.as_view(), name="api-song-list"),
     re_path(rf"^songs/{UUID}/?$", songs_api.SongDetailApi.as_view(), name="api-song-detail"),
+    re_path(rf"^songs/{UUID}/lyrics/?$", songs_api.SongLyricsApi.as_view(), name="api-song-lyrics"),
     re_path(rf"^songs/{UUID}/restore/?$", songs_api.SongRestoreApi.as_view(), name="api-song-restore"),
     re_path(rf"^songs/{UUID}/reprocess/?$", songs_api.SongReprocessApi.as_view(), name="api-song-reprocess"),
     re_path(r"^youtube/search/?$", songs_api.YoutubeSearchApi.as_view(), name="api-youtube-search"),

@@ -250,6 +250,50 @@ JOB_MAX_RECOVERIES = env_int("JOB_MAX_RECOVERIES", 3, minimum=0)
 # Progress is saved and published at most this often (and on every 1 % step).
 JOB_PROGRESS_MIN_INTERVAL = env_float("JOB_PROGRESS_MIN_INTERVAL", 0.5, minimum=0.0)
 
+# --- Metadata providers -------------------------------------------------------
+# MusicBrainz (metadata), the Cover Art Archive and LRCLIB (lyrics). Point them at
+# mirrors (or, in tests, a local server) by environment; the enrich and lyrics
+# stages never fail a song over them.
+
+MUSICBRAINZ_HOST = env_str("MUSICBRAINZ_HOST", "musicbrainz.org")
+if "://" in MUSICBRAINZ_HOST or "/" in MUSICBRAINZ_HOST:
+    raise ImproperlyConfigured(
+        f"MUSICBRAINZ_HOST={MUSICBRAINZ_HOST!r} should be host[:port] only, e.g. musicbrainz.org or mb.lan:5000 "
+        "(use MUSICBRAINZ_HTTPS=false for plain HTTP)."
+    )
+MUSICBRAINZ_HTTPS = env_bool("MUSICBRAINZ_HTTPS", True)
+# MusicBrainz allows one request per second per client; a private mirror may allow more.
+MUSICBRAINZ_MIN_INTERVAL = env_float("MUSICBRAINZ_MIN_INTERVAL", 1.0, minimum=0.0)
+COVERART_URL = env_url("COVERART_URL", "https://coverartarchive.org", schemes=("http", "https"))
+LRCLIB_URL = env_url("LRCLIB_URL", "https://lrclib.net", schemes=("http", "https"))
+# MusicBrainz asks every client for a way to reach its operator in the User-Agent.
+CONTACT_EMAIL = env_str("CONTACT_EMAIL", "")
+ENCORE_VERSION = "1.0"
+PROVIDER_USER_AGENT_CONTACT = CONTACT_EMAIL or "https://github.com/encore-karaoke"
+PROVIDER_USER_AGENT = f"Encore/{ENCORE_VERSION} ( {PROVIDER_USER_AGENT_CONTACT} )"
+# Seconds for one provider call (waiting for the MusicBrainz slot counts separately).
+PROVIDER_TIMEOUT = env_float("PROVIDER_TIMEOUT", 10.0, minimum=0.1)
+# After this many failures in a row a provider is skipped for the cool-down.
+PROVIDER_BREAKER_FAILURES = env_int("PROVIDER_BREAKER_FAILURES", 3, minimum=1)
+PROVIDER_BREAKER_COOL_DOWN = env_float("PROVIDER_BREAKER_COOL_DOWN", 300.0, minimum=1.0)
+# How long answers (found or not) are cached, so a reprocess repeats no request.
+PROVIDER_CACHE_SECONDS = env_int("PROVIDER_CACHE_SECONDS", 7 * 24 * 3600, minimum=0)
+# Prefix of the shared Redis keys (rate-limit slot, breakers) and cache keys.
+PROVIDER_KEY_PREFIX = "encore:providers"
+
+# --- Separation (Demucs) --------------------------------------------------------
+
+# The model and where it is read from. With DEMUCS_MODEL_DIR set, only that
+# folder is read (see `manage.py install_model`); without it, Demucs downloads
+# the weights on first use, which needs internet.
+DEMUCS_MODEL = env_str("DEMUCS_MODEL", "htdemucs")
+DEMUCS_MODEL_DIR = env_path("DEMUCS_MODEL_DIR", DATA_DIR / "models") if env_str("DEMUCS_MODEL_DIR") else None
+DEMUCS_DEVICE = env_choice("DEMUCS_DEVICE", "auto", ("auto", "cuda", "cpu"))
+DEMUCS_THREADS = env_int("DEMUCS_THREADS", 0, minimum=0)  # 0: one per physical core
+DEMUCS_OVERLAP = env_float("DEMUCS_OVERLAP", 0.10, minimum=0.0, maximum=0.9)
+DEMUCS_SHIFTS = env_int("DEMUCS_SHIFTS", 0, minimum=0, maximum=10)
+DEMUCS_SEGMENT = env_float("DEMUCS_SEGMENT", 0.0, minimum=0.0) or None  # 0: the model's own
+
 # --- Accounts ------------------------------------------------------------------
 
 AUTH_USER_MODEL = "accounts.User"
@@ -287,6 +331,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "SongStatusEnum": "songs.models.Song.Status",
         "JobStatusEnum": "jobs.models.Job.Status",
+        "LookupStatusEnum": "songs.models.Song.LookupStatus",
     },
 }
 

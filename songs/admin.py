@@ -4,18 +4,21 @@ The admin never writes a Song itself: edits, deletes and actions call songs.serv
 (and jobs.services for reprocess), and a refusal becomes an error message, not a 500.
 """
 
+from collections import defaultdict
+
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from jobs import services as job_services
 from jobs.models import Job
 from jobs.pipeline import stage_names
 from karaoke_site.errors import ApplicationError
-from songs import services
+from songs import selectors, services
 from songs.models import Song
 
 
@@ -32,6 +35,60 @@ class DeletedFilter(admin.SimpleListFilter):
         if self.value() == "yes":
             return queryset.filter(deleted_at__isnull=False)
         return queryset
+
+
+class DuplicateFilter(admin.SimpleListFilter):
+    title = "likely duplicates"
+    parameter_name = "duplicates"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Same MusicBrainz recording")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(recording_mbid__in=selectors.song_duplicate_mbids(), deleted_at__isnull=True)
+        return queryset
+
+
+class SongAdminForm(forms.ModelForm):
+    """Title, artist, album, year, plus the lyrics and a cover, which go through their own services."""
+
+    lyrics = forms.CharField(
+        required=False, strip=False,
+        widget=forms.Textarea(attrs={"rows": 14, "cols": 80, "style": "font-family: monospace"}),
+        help_text="LRC ([mm:ss.xx] words on each line) or plain words; checked when you save. "
+                  "Editing locks the lyrics: LRCLIB will not replace them.",
+    )
+    cover_upload = forms.FileField(
+        required=False, label="New cover",
+        help_text="JPEG, PNG, GIF or WebP. Locks the cover: the Cover Art Archive will not replace it.",
+    )
+
+    class Meta:
+        model = Song
+        fields = ("title", "artist", "album", "year")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["lyrics"].initial = self.instance.lyrics_synced or self.instance.lyrics_plain
+
+    def clean_lyrics(self):
+        text = self.cleaned_data.get("lyrics") or ""
+        try:
+            services.lyrics_from_text(text)
+        except ApplicationError as exc:
+            raise forms.ValidationError(exc.message) from None
+        return text
+
+    def clean_cover_upload(self):
+        upload = self.cleaned_data.get("cover_upload")
+        if upload:
+            head = upload.read(12)
+            upload.seek(0)
+            if services._image_extension(head) is None:
+                raise forms.ValidationError("The cover must be a JPEG, PNG, GIF or WebP image.")
+        return upload
 
 
 class JobInline(admin.TabularInline):
@@ -70,16 +127,26 @@ def _each(modeladmin, request, queryset, action, *, done: str) -> None:
 
 @admin.register(Song)
 class SongAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "title", "artist", "status", "source", "duration_display", "created_at", "is_deleted")
+    form = SongAdminForm
+    list_display = (
+        "__str__", "title", "artist", "status", "metadata_status", "lyrics_status", "source", "duration_display",
+        "created_at", "is_deleted",
+    )
     list_display_links = ("__str__",)
-    list_filter = ("status", "source", DeletedFilter)
-    search_fields = ("title", "artist", "album", "source_id", "source_url")
+    list_filter = ("status", "metadata_status", "lyrics_status", "source", DeletedFilter, DuplicateFilter)
+    search_fields = ("title", "artist", "album", "source_id", "source_url", "recording_mbid", "isrc")
     date_hierarchy = "created_at"
     list_select_related = ("added_by",)
     inlines = [JobInline]
-    actions = ["reprocess", "soft_delete", "restore"]
+    actions = ["reprocess", "merge_duplicates", "soft_delete", "restore"]
     fieldsets = [
-        (None, {"fields": ("title", "artist", "album", "audio_preview")}),
+        (None, {"fields": ("title", "artist", "album", "year", "locked_display", "audio_preview")}),
+        ("Cover", {"fields": ("cover_preview", "cover_upload")}),
+        ("Lyrics", {"fields": ("lyrics_status", "lyrics_checked_at", "lyrics", "lyrics_preview")}),
+        ("MusicBrainz", {"fields": (
+            "metadata_status", "metadata_checked_at", "recording_link", "release_mbid", "artist_mbid", "isrc",
+            "genres", "likely_duplicates",
+        )}),
         ("State", {"fields": ("status", "error", "duration_display", "deleted_at", "merged_into")}),
         ("Source", {"fields": ("source", "source_id", "source_url", "content_hash", "added_by")}),
         ("Files", {"fields": ("id", "files", "created_at", "updated_at"), "classes": ("collapse",)}),
@@ -87,6 +154,9 @@ class SongAdmin(admin.ModelAdmin):
     readonly_fields = (
         "id", "audio_preview", "status", "error", "duration_display", "deleted_at", "merged_into",
         "source", "source_id", "source_url", "content_hash", "added_by", "files", "created_at", "updated_at",
+        "locked_display", "cover_preview", "lyrics_status", "lyrics_checked_at", "lyrics_preview",
+        "metadata_status", "metadata_checked_at", "recording_link", "release_mbid", "artist_mbid", "isrc", "genres",
+        "likely_duplicates",
     )
 
     # --- computed fields ---------------------------------------------------------
@@ -113,6 +183,56 @@ class SongAdmin(admin.ModelAdmin):
             return "—"
         return format_html('<audio controls preload="none" src="{}"></audio>', url)
 
+    @admin.display(description="locked (host edits)")
+    def locked_display(self, song: Song) -> str:
+        return ", ".join(song.locked_fields or []) or "—"
+
+    @admin.display(description="cover")
+    def cover_preview(self, song: Song) -> str:
+        name = (song.files or {}).get("cover_thumb") or (song.files or {}).get("cover")
+        if not name:
+            return "—"
+        try:
+            url = reverse("song-file", args=[song.pk, name])
+        except NoReverseMatch:
+            return "—"
+        return format_html('<img src="{}" alt="cover" style="max-width: 250px; max-height: 250px">', url)
+
+    @admin.display(description="timed lines")
+    def lyrics_preview(self, song: Song) -> str:
+        lines = selectors.song_lyrics_lines(song)
+        if not lines:
+            return "No timed lines (plain lyrics only)." if song.lyrics_plain else "—"
+        rows = format_html_join(
+            "", "<tr><td style='font-family: monospace'>{}</td><td>{}</td></tr>",
+            ((f"{int(line.t // 60)}:{line.t % 60:05.2f}", line.text or "♪") for line in lines),
+        )
+        return format_html(
+            '<div id="lyrics-preview" style="max-height: 22em; overflow-y: auto"><table>{}</table></div>', rows
+        )
+
+    @admin.display(description="recording MBID")
+    def recording_link(self, song: Song) -> str:
+        if not song.recording_mbid:
+            return "—"
+        return format_html('<a href="https://musicbrainz.org/recording/{0}" rel="noopener">{0}</a>', song.recording_mbid)
+
+    @admin.display(description="likely duplicates")
+    def likely_duplicates(self, song: Song) -> str:
+        others = list(selectors.song_likely_duplicates(song=song))
+        if not others:
+            return "—"
+        links = format_html_join(
+            "", '<li><a href="{}">{}</a> ({})</li>',
+            ((reverse("admin:songs_song_change", args=[other.pk]), str(other), other.get_status_display())
+             for other in others),
+        )
+        return format_html(
+            "<ul>{}</ul><p>Same MusicBrainz recording. Select them in the "
+            '<a href="{}?duplicates=yes">duplicates list</a> and use “Merge likely duplicates”.</p>',
+            links, reverse("admin:songs_song_changelist"),
+        )
+
     # --- writes go through the services ------------------------------------------
 
     def has_add_permission(self, request):
@@ -121,8 +241,15 @@ class SongAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         fresh = Song.objects.get(pk=obj.pk)
-        services.song_update(song=fresh, data={name: form.cleaned_data[name] for name in services.EDITABLE_FIELDS
-                                               if name in form.cleaned_data})
+        data = {name: form.cleaned_data[name] for name in services.EDITABLE_FIELDS if name in form.cleaned_data}
+        if "lyrics" in form.changed_data:
+            data["lyrics"] = form.cleaned_data["lyrics"]
+        services.song_update(song=fresh, data=data)
+        if form.cleaned_data.get("cover_upload"):
+            try:
+                services.song_set_cover(song=fresh, uploaded=form.cleaned_data["cover_upload"])
+            except ApplicationError as exc:
+                self.message_user(request, f"Cover not saved: {exc.message}", level=messages.ERROR)
 
     def delete_model(self, request, obj):
         services.song_hard_delete(song=obj)
@@ -160,6 +287,31 @@ class SongAdmin(admin.ModelAdmin):
             "stages": names,
             "action_checkbox_name": ACTION_CHECKBOX_NAME,
         })
+
+    @admin.action(description="Merge likely duplicates (keep the best files)")
+    def merge_duplicates(self, request, queryset):
+        groups = defaultdict(list)
+        for song in queryset.filter(deleted_at__isnull=True):
+            groups[song.recording_mbid].append(song)
+        if groups.pop("", None):
+            self.message_user(request, "Songs without a MusicBrainz recording were left alone.", messages.WARNING)
+        merged_any = False
+        for songs in groups.values():
+            if len(songs) < 2:
+                continue
+            try:
+                keep, merged = services.song_merge_duplicates(songs=songs)
+            except ApplicationError as exc:
+                self.message_user(request, exc.message, level=messages.ERROR)
+                continue
+            merged_any = True
+            self.message_user(
+                request, f"Kept “{keep}”; merged {len(merged)} duplicate{'' if len(merged) == 1 else 's'} into it.",
+                messages.SUCCESS,
+            )
+        if not merged_any:
+            self.message_user(request, "Select at least two songs with the same MusicBrainz recording.",
+                              messages.WARNING)
 
     @admin.action(description="Delete selected songs (hide, restorable)")
     def soft_delete(self, request, queryset):

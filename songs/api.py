@@ -7,7 +7,13 @@ from django.core.cache import cache
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from django.urls import NoReverseMatch, reverse
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+    inline_serializer,
+)
 from rest_framework import filters, generics, serializers, status
 from rest_framework.permissions import IsAdminUser, IsAuthenticated
 from rest_framework.response import Response
@@ -16,7 +22,7 @@ from rest_framework.views import APIView
 from jobs.models import Job
 from jobs.services import song_reprocess
 from karaoke_site.errors import ApplicationError
-from songs import services
+from songs import selectors, services
 from songs.errors import AdapterError
 from songs.models import Song
 from songs.sources import ytdlp
@@ -28,26 +34,44 @@ class JobBriefSerializer(serializers.ModelSerializer):
         fields = ["id", "kind", "status", "stage", "progress", "message", "error_code", "error_message"]
 
 
+def _file_url(song: Song, kind: str) -> str | None:
+    name = song.files.get(kind)
+    if not name:
+        return None
+    try:
+        return reverse("song-file", args=[song.pk, name])
+    except NoReverseMatch:
+        return name
+
+
 class SongOutputSerializer(serializers.ModelSerializer):
     files = serializers.SerializerMethodField()
     job = serializers.SerializerMethodField(help_text="The song's most recent job.")
+    cover_url = serializers.SerializerMethodField(help_text="The front cover, or null.")
+    cover_thumb_url = serializers.SerializerMethodField(help_text="A cover at most 250 px wide, or null.")
+    genres = serializers.ListField(child=serializers.CharField(), read_only=True)
+    locked_fields = serializers.ListField(
+        child=serializers.CharField(), read_only=True, help_text="Fields the host edited: enrichment leaves them."
+    )
 
     class Meta:
         model = Song
         fields = [
-            "id", "title", "artist", "album", "duration", "source", "source_id", "source_url",
-            "content_hash", "status", "error", "files", "job", "merged_into", "added_by",
+            "id", "title", "artist", "album", "year", "duration", "source", "source_id", "source_url",
+            "content_hash", "status", "error", "files", "cover_url", "cover_thumb_url", "job", "merged_into",
+            "added_by", "recording_mbid", "release_mbid", "artist_mbid", "isrc", "genres",
+            "metadata_status", "metadata_checked_at", "lyrics_status", "lyrics_checked_at", "locked_fields",
             "created_at", "updated_at", "deleted_at",
         ]
 
     def get_files(self, song) -> dict[str, str]:
-        urls = {}
-        for kind, name in song.files.items():
-            try:
-                urls[kind] = reverse("song-file", args=[song.pk, name])
-            except NoReverseMatch:
-                urls[kind] = name
-        return urls
+        return {kind: _file_url(song, kind) for kind in song.files}
+
+    def get_cover_url(self, song) -> str | None:
+        return _file_url(song, "cover")
+
+    def get_cover_thumb_url(self, song) -> str | None:
+        return _file_url(song, "cover_thumb")
 
     def get_job(self, song) -> dict | None:
         jobs = getattr(song, "recent_jobs", None)
@@ -166,13 +190,18 @@ class SongListApi(generics.ListAPIView):
 
 
 class SongDetailApi(APIView):
-    """One song: read it, edit its title/artist/album, or delete it (?hard=true for good)."""
+    """One song: read it, edit it (edited fields are locked against enrichment), or delete it (?hard=true)."""
 
     @extend_schema_serializer(component_name="SongUpdateInput")
     class UpdateSerializer(serializers.Serializer):
         title = serializers.CharField(max_length=300, required=False, allow_blank=True)
         artist = serializers.CharField(max_length=300, required=False, allow_blank=True)
         album = serializers.CharField(max_length=300, required=False, allow_blank=True)
+        year = serializers.IntegerField(min_value=1000, max_value=2999, required=False, allow_null=True)
+        lyrics = serializers.CharField(
+            max_length=200_000, required=False, allow_blank=True, trim_whitespace=False,
+            help_text="LRC ([mm:ss.xx] lines, validated) or plain text; empty removes the lyrics.",
+        )
 
     def get_permissions(self):
         return [IsAuthenticated()] if self.request.method == "GET" else [IsAdminUser()]
@@ -201,6 +230,34 @@ class SongDetailApi(APIView):
         else:
             services.song_soft_delete(song=song)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LyricsLineSerializer(serializers.Serializer):
+    t = serializers.FloatField(help_text="Seconds from the start of the song.")
+    text = serializers.CharField(allow_blank=True)
+
+
+class SongLyricsApi(APIView):
+    """The song's lyrics: timed lines for the TV page, the LRC text and the plain words."""
+
+    @extend_schema_serializer(component_name="SongLyrics")
+    class OutputSerializer(serializers.Serializer):
+        lines = LyricsLineSerializer(many=True, help_text="[] when only plain lyrics exist.")
+        lrc = serializers.CharField(allow_null=True)
+        plain = serializers.CharField(allow_null=True)
+        status = serializers.ChoiceField(choices=Song.LookupStatus.choices)
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request, pk):
+        songs = Song.objects.all() if request.user.is_staff else Song.objects.filter(deleted_at__isnull=True)
+        song = get_object_or_404(songs, pk=pk)
+        lines = [{"t": round(line.t, 3), "text": line.text} for line in selectors.song_lyrics_lines(song)]
+        return Response({
+            "lines": lines,
+            "lrc": song.lyrics_synced or None,
+            "plain": song.lyrics_plain or None,
+            "status": song.lyrics_status,
+        })
 
 
 class SongRestoreApi(APIView):
@@ -257,7 +314,13 @@ class YoutubeSearchApi(APIView):
         url = serializers.CharField()
         thumbnail = serializers.CharField(allow_null=True)
 
-    @extend_schema(parameters=[InputSerializer], responses=OutputSerializer(many=True))
+    @extend_schema(
+        parameters=[InputSerializer],
+        responses={
+            200: OutputSerializer(many=True),
+            503: OpenApiResponse(description="YouTube cannot be reached; the message says so."),
+        },
+    )
     def get(self, request):
         data = self.InputSerializer(data=request.query_params)
         data.is_valid(raise_exception=True)

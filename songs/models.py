@@ -19,8 +19,18 @@ class Song(models.Model):
         READY = "ready", "Ready"
         ERROR = "error", "Error"
 
+    class LookupStatus(models.TextChoices):
+        """Where a metadata or lyrics lookup stands; found and not_found are final."""
+
+        PENDING = "pending", "Pending"
+        FOUND = "found", "Found"
+        NOT_FOUND = "not_found", "Not found"
+        FAILED = "failed", "Failed (will be retried)"
+
     # The kinds of file a song can own, each a name inside the song's folder.
-    FILE_KINDS = ("original", "audio", "audio_web")
+    FILE_KINDS = ("original", "audio", "audio_web", "cover", "cover_thumb")
+    # What a host can edit; an edited one is locked against automatic enrichment.
+    LOCKABLE_FIELDS = ("title", "artist", "album", "year", "cover", "lyrics")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     title = models.CharField(max_length=300, blank=True)
@@ -39,6 +49,26 @@ class Song(models.Model):
     error = models.TextField(blank=True)
     files = models.JSONField(default=dict, blank=True, help_text="File kind → name in the song's folder.")
     merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    # MusicBrainz metadata (the `enrich` stage); blank until found.
+    recording_mbid = models.CharField("recording MBID", max_length=36, blank=True)
+    release_mbid = models.CharField("release MBID", max_length=36, blank=True)
+    artist_mbid = models.CharField("artist MBID", max_length=36, blank=True)
+    year = models.PositiveSmallIntegerField(null=True, blank=True)
+    isrc = models.CharField("ISRC", max_length=12, blank=True)
+    genres = models.JSONField(default=list, blank=True, help_text="MusicBrainz tags, most voted first.")
+    metadata_status = models.CharField(max_length=16, choices=LookupStatus.choices, default=LookupStatus.PENDING)
+    metadata_checked_at = models.DateTimeField(null=True, blank=True)
+
+    # Lyrics (the `lyrics` stage, or pasted by the host): LRC text and plain words.
+    lyrics_synced = models.TextField(blank=True, help_text="LRC: [mm:ss.xx] lines.")
+    lyrics_plain = models.TextField(blank=True)
+    lyrics_status = models.CharField(max_length=16, choices=LookupStatus.choices, default=LookupStatus.PENDING)
+    lyrics_checked_at = models.DateTimeField(null=True, blank=True)
+
+    locked_fields = models.JSONField(
+        default=list, blank=True, help_text="Fields the host edited: automatic enrichment leaves them alone."
+    )
 
     added_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="songs_added"
@@ -63,7 +93,11 @@ class Song(models.Model):
                 name="unique_live_song_content",
             ),
         ]
-        indexes = [models.Index(fields=["status"]), models.Index(fields=["deleted_at"])]
+        indexes = [
+            models.Index(fields=["status"]),
+            models.Index(fields=["deleted_at"]),
+            models.Index(fields=["recording_mbid"]),
+        ]
 
     def __str__(self) -> str:
         if self.artist and self.title:
@@ -85,3 +119,6 @@ class Song(models.Model):
     def has_file(self, kind: str) -> bool:
         path = self.file_path(kind)
         return path is not None and path.is_file()
+
+    def is_locked(self, field: str) -> bool:
+        return field in (self.locked_fields or [])

@@ -1,9 +1,10 @@
 """Reads of the songs app that are more than a filter."""
 
-from django.db.models import F, Prefetch, Q, QuerySet
+from django.db.models import Count, F, Prefetch, Q, QuerySet
 from django.db.models.functions import Floor, Mod
 
 from songs.models import Song
+from songs.providers.lrc import Line, LrcError, parse_lrc
 
 
 def song_search(
@@ -42,3 +43,32 @@ def song_rows(songs: QuerySet[Song] | None = None) -> QuerySet[Song]:
 def song_row(*, song_id) -> Song:
     """One song ready for its row (deleted ones too); Song.DoesNotExist when there is none."""
     return song_rows(Song.objects.filter(pk=song_id)).get()
+
+
+def song_lyrics_lines(song: Song) -> list[Line]:
+    """The timed lines of the song's synced lyrics (offset applied); [] when it has none."""
+    if not song.lyrics_synced:
+        return []
+    try:
+        return parse_lrc(song.lyrics_synced).lines
+    except LrcError:
+        # Everything stored was validated; a file edited by hand in the database is not worth a 500.
+        return []
+
+
+def song_duplicate_mbids() -> QuerySet:
+    """Recording MBIDs shared by more than one live song (likely duplicates)."""
+    return (
+        Song.objects.filter(deleted_at__isnull=True).exclude(recording_mbid="")
+        .values("recording_mbid").annotate(songs=Count("id")).filter(songs__gt=1).values("recording_mbid")
+    )
+
+
+def song_likely_duplicates(*, song: Song | None = None) -> QuerySet[Song]:
+    """Live songs sharing a MusicBrainz recording with another live song (or with `song`)."""
+    songs = Song.objects.filter(deleted_at__isnull=True)
+    if song is not None:
+        if not song.recording_mbid:
+            return songs.none()
+        return songs.filter(recording_mbid=song.recording_mbid).exclude(pk=song.pk)
+    return songs.filter(recording_mbid__in=song_duplicate_mbids()).order_by("recording_mbid", "created_at")

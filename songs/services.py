@@ -6,7 +6,9 @@ transaction commits and the work happens in a worker.
 """
 
 import logging
+import re
 import shutil
+import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,11 +23,14 @@ from songs import events
 from songs.audio import ffmpeg
 from songs.errors import AdapterError
 from songs.models import Song
+from songs.providers.lrc import LrcError, parse_lrc
 from songs.sources import ytdlp
 
 logger = logging.getLogger(__name__)
 
-EDITABLE_FIELDS = ("title", "artist", "album")
+# What a host edits by hand; an edited one is locked against automatic enrichment
+# (lyrics and the cover too, through song_set_lyrics and song_set_cover).
+EDITABLE_FIELDS = ("title", "artist", "album", "year")
 
 
 @dataclass(frozen=True)
@@ -185,12 +190,118 @@ def song_import_file(*, path: Path, user=None, title: str = "", artist: str = ""
 
 
 def song_update(*, song: Song, data: dict) -> Song:
+    """The host's edit of title/artist/album/year (and lyrics): changed fields are locked.
+
+    A locked field is one automatic enrichment never writes again, so what the
+    host typed survives a reprocess.
+    """
+    if "lyrics" in data and data["lyrics"] is not None:
+        # Validated first: a malformed LRC refuses the whole edit, nothing half-saved.
+        synced, plain = lyrics_from_text(data["lyrics"])
     changed = [name for name in EDITABLE_FIELDS if name in data and getattr(song, name) != data[name]]
-    for name in changed:
-        setattr(song, name, data[name])
-    if changed:
-        song.save(update_fields=[*changed, "updated_at"])
-        events.song_changed(song)
+    with transaction.atomic():
+        if changed:
+            for name in changed:
+                setattr(song, name, data[name])
+            song.locked_fields = _lock(song, changed)
+            song.save(update_fields=[*changed, "locked_fields", "updated_at"])
+            events.song_changed(song)
+        if "lyrics" in data and data["lyrics"] is not None:
+            _store_lyrics(song, synced, plain)
+    return song
+
+
+def _lock(song: Song, names) -> list[str]:
+    """`locked_fields` plus `names`, read under a row lock so concurrent edits add up."""
+    current = Song.objects.select_for_update().filter(pk=song.pk).values_list("locked_fields", flat=True).first()
+    return sorted({*(current or []), *names})
+
+
+# A line that starts with a time tag makes the text LRC (and then every line must be valid).
+_TIME_TAG_LINE = re.compile(r"^\s*\[\s*\d+\s*:\s*\d")
+
+
+def lyrics_from_text(text: str) -> tuple[str, str]:
+    """(synced LRC, plain words) from what a host pasted; ApplicationError naming the bad line."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").strip()
+    if not text:
+        return "", ""
+    if not any(_TIME_TAG_LINE.match(line) for line in text.splitlines()):
+        return "", text
+    try:
+        lrc = parse_lrc(text)
+    except LrcError as exc:
+        raise ApplicationError(
+            f"The lyrics are not valid LRC: {exc}.",
+            extra={"fields": {"lyrics": [str(exc)]}, "line": exc.line_no},
+        ) from None
+    if not lrc.lines:
+        raise ApplicationError("The lyrics have tags but no timed line.", extra={"fields": {"lyrics": ["no timed line"]}})
+    return text + "\n", "\n".join(line.text for line in lrc.lines)
+
+
+def song_set_lyrics(*, song: Song, text: str) -> Song:
+    """The host's lyrics (LRC or plain; empty means none), locked against LRCLIB."""
+    synced, plain = lyrics_from_text(text)
+    with transaction.atomic():
+        _store_lyrics(song, synced, plain)
+    return song
+
+
+def _store_lyrics(song: Song, synced: str, plain: str) -> None:
+    song.lyrics_synced, song.lyrics_plain = synced, plain
+    song.lyrics_status = Song.LookupStatus.FOUND if (synced or plain) else Song.LookupStatus.NOT_FOUND
+    song.lyrics_checked_at = timezone.now()
+    song.locked_fields = _lock(song, ["lyrics"])
+    song.save(update_fields=[
+        "lyrics_synced", "lyrics_plain", "lyrics_status", "lyrics_checked_at", "locked_fields", "updated_at",
+    ])
+    events.song_changed(song)
+
+
+COVER_MAX_MB = 15
+_IMAGE_MAGIC = ((b"\xff\xd8\xff", ".jpg"), (b"\x89PNG\r\n\x1a\n", ".png"), (b"GIF87a", ".gif"), (b"GIF89a", ".gif"))
+
+
+def _image_extension(head: bytes) -> str | None:
+    for magic, extension in _IMAGE_MAGIC:
+        if head.startswith(magic):
+            return extension
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return ".webp"
+    return None
+
+
+def song_set_cover(*, song: Song, uploaded: UploadedFile) -> Song:
+    """The host's cover (JPEG, PNG, GIF or WebP) and a 250 px thumbnail, locked against the archive."""
+    from songs import enrichment
+
+    if uploaded.size is not None and uploaded.size > COVER_MAX_MB * 1024 * 1024:
+        raise ApplicationError(f"The image is {uploaded.size / 1024 / 1024:.0f} MB; the limit is {COVER_MAX_MB} MB.")
+    head = uploaded.read(12)
+    uploaded.seek(0)
+    extension = _image_extension(head)
+    if extension is None:
+        raise ApplicationError("The cover must be a JPEG, PNG, GIF or WebP image.", extra={"file": uploaded.name})
+    song.folder.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=song.folder, prefix=".cover-"))
+    try:
+        image = staging / f"cover{extension}"
+        with image.open("wb") as out:
+            for chunk in uploaded.chunks():
+                out.write(chunk)
+        try:
+            thumb = enrichment.make_thumbnail(image, staging)
+        except AdapterError:
+            raise ApplicationError("This image cannot be read; save it again as JPEG or PNG.",
+                                   extra={"file": uploaded.name}) from None
+        # Locked first, so an enrichment running right now cannot install its cover over this one.
+        with transaction.atomic():
+            song.locked_fields = _lock(song, ["cover"])
+            Song.objects.filter(pk=song.pk).update(locked_fields=song.locked_fields)
+        enrichment.install_cover(song, image, thumb, respect_lock=False)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return song
 
 
@@ -279,3 +390,74 @@ def song_merge_into(*, song: Song, into: Song) -> None:
         transaction.on_commit(lambda: shutil.rmtree(folder, ignore_errors=True))
     song.refresh_from_db()
     events.song_changed(song)
+
+
+# --- likely duplicates (same MusicBrainz recording) ---------------------------------
+
+_STEM_PREFIXES = ("vocals", "instrumental")
+
+
+def song_merge_rank(song: Song) -> tuple:
+    """Which of several songs to keep: ready, with stems, with audio, dressed (cover, lyrics), oldest."""
+    present = [kind for kind in song.files if song.has_file(kind)]
+    return (
+        song.status == Song.Status.READY,
+        sum(1 for kind in present if kind.startswith(_STEM_PREFIXES)),
+        "audio_web" in present or "audio" in present,
+        "cover" in present,
+        bool(song.lyrics_synced),
+        bool(song.lyrics_plain),
+        -song.created_at.timestamp(),
+    )
+
+
+def song_merge_duplicates(*, songs: list[Song]) -> tuple[Song, list[Song]]:
+    """Keep the best of `songs` (see song_merge_rank); soft-delete the others into it."""
+    if len(songs) < 2:
+        raise ApplicationError("Choose at least two songs to merge.")
+    if len({song.recording_mbid for song in songs}) != 1 or not songs[0].recording_mbid:
+        raise ApplicationError("Only songs with the same MusicBrainz recording can be merged.")
+    keep = max(songs, key=song_merge_rank)
+    merged = [song for song in songs if song.pk != keep.pk]
+    from jobs.models import Job
+
+    busy = [song for song in merged if song.jobs.filter(status__in=Job.ACTIVE).exists()]
+    if busy:  # refuse before merging any, so a group is merged whole or not at all
+        raise Conflict(f"A job is working on “{busy[0]}”; wait for it or cancel it first.",
+                       extra={"song": str(busy[0].pk)})
+    for song in merged:
+        song_merge_duplicate(song=song, into=keep)
+    return keep, merged
+
+
+def song_merge_duplicate(*, song: Song, into: Song) -> Song:
+    """Hide `song` as a duplicate of `into`; its files stay, so a restore undoes it."""
+    from jobs.models import Job
+
+    if song.pk == into.pk:
+        raise ApplicationError("A song cannot be merged into itself.")
+    if song.jobs.filter(status__in=Job.ACTIVE).exists():
+        raise Conflict(f"A job is working on “{song}”; wait for it or cancel it first.", extra={"song": str(song.pk)})
+    with transaction.atomic():
+        Song.objects.filter(pk=song.pk).update(deleted_at=timezone.now(), merged_into=into, updated_at=timezone.now())
+        if not (into.lyrics_synced or into.lyrics_plain) and (song.lyrics_synced or song.lyrics_plain):
+            Song.objects.filter(pk=into.pk).update(
+                lyrics_synced=song.lyrics_synced, lyrics_plain=song.lyrics_plain,
+                lyrics_status=Song.LookupStatus.FOUND, updated_at=timezone.now(),
+            )
+        song_move_queue_history(from_song=song, to_song=into)
+        song.refresh_from_db()
+        into.refresh_from_db()
+        events.song_changed(song)
+        events.song_changed(into)
+    return song
+
+
+def song_move_queue_history(*, from_song: Song, to_song: Song) -> None:
+    """Point the queue history (past and waiting QueueEntry rows) of a merged song at the kept one.
+
+    The hook point for the queue app: QueueEntry does not exist yet. When it does,
+    this becomes `QueueEntry.objects.filter(song=from_song).update(song=to_song)`,
+    inside the merge's transaction (it is called from there).
+    """
+    return None

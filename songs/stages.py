@@ -86,3 +86,52 @@ def transcode(ctx) -> str | None:
         song=song, files={**song.files, "audio": "audio.flac", "audio_web": "audio.m4a"}, duration=result.duration
     )
     return None
+
+
+STEM_KINDS = {
+    "vocals": "vocals",
+    "instrumental": "instrumental",
+    "vocals_compressed": "vocals_web",
+    "instrumental_compressed": "instrumental_web",
+}
+
+
+def separation_config():
+    # Imported here: torch and Demucs load only in the processes that separate.
+    from songs.audio.separation import SeparationConfig
+
+    return SeparationConfig(
+        name=settings.DEMUCS_MODEL,
+        model_dir=settings.DEMUCS_MODEL_DIR,
+        device=settings.DEMUCS_DEVICE,
+        threads=settings.DEMUCS_THREADS,
+        overlap=settings.DEMUCS_OVERLAP,
+        shifts=settings.DEMUCS_SHIFTS,
+        segment=settings.DEMUCS_SEGMENT,
+    )
+
+
+def separate_done(song: Song) -> bool:
+    return all(song.has_file(kind) for kind in STEM_KINDS.values())
+
+
+def separate(ctx) -> str | None:
+    from songs.audio import separation
+
+    song: Song = ctx.song
+    audio = song.file_path("audio")
+    if audio is None or not audio.is_file():
+        raise PermanentError("audio_missing", "The working audio file is missing; reprocess from transcode.")
+    result = separation.separate(
+        audio,
+        out_dir=song.folder,
+        config=separation_config(),
+        on_progress=ctx.progress,
+        is_cancelled=ctx.is_cancelled,
+    )
+    files = dict(song.files)
+    for attribute, kind in STEM_KINDS.items():
+        files[kind] = getattr(result, attribute).name
+    services.song_set_fields(song=song, files=files)
+    note = f" (both stems turned down to {result.gain:.2f} to avoid clipping)" if result.gain < 1.0 else ""
+    return f"Separated in {result.seconds:.0f} s on {result.device}{note}."

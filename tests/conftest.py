@@ -109,6 +109,71 @@ def start_site(*, extra_env: dict | None = None, clusters: str | None = None) ->
     return site
 
 
+class InProcessBroker:
+    """Stands in for Django-Q2 in tests that run jobs in this process.
+
+    Tasks are recorded as they are enqueued (on commit); `run(job)` delivers a
+    job's tasks one by one to the runner, each to the cluster it was routed
+    to, as the real clusters would, until the job enqueues nothing more. (A
+    live site running in the same session must not pick these jobs up; the real
+    broker and qclusters are exercised by the live tests.)
+    """
+
+    def __init__(self):
+        self.tasks: list[tuple[str, tuple, str | None]] = []
+
+    def record(self, func, *args, **kwargs):
+        self.tasks.append((func, args, kwargs.get("cluster")))
+        return f"task-{len(self.tasks)}"
+
+    def run(self, job, *, limit: int = 20):
+        from jobs.runner import run_job
+
+        job_id = str(getattr(job, "pk", job))
+        for _ in range(limit):
+            mine = [task for task in self.tasks if task[0] == "jobs.tasks.run_job" and task[1][0] == job_id]
+            if not mine:
+                break
+            self.tasks.remove(mine[0])
+            run_job(job_id=job_id, cluster=mine[0][1][1])
+        if hasattr(job, "refresh_from_db"):
+            job.refresh_from_db()
+            job.song.refresh_from_db()
+        return job
+
+
+@pytest.fixture(autouse=True)
+def broker(request, monkeypatch):
+    if LIVE_FIXTURES.intersection(request.fixturenames):
+        return None
+    from jobs import services as job_services
+
+    stand_in = InProcessBroker()
+    monkeypatch.setattr(job_services, "async_task", stand_in.record)
+    return stand_in
+
+
+@pytest.fixture
+def queued(broker):
+    """The tasks enqueued so far: (function, args, cluster)."""
+    return broker.tasks
+
+
+@pytest.fixture(scope="session", autouse=True)
+def demucs_test_model():
+    """The small real HTDemucs, saved where the loader reads DEMUCS_MODEL_DIR.
+
+    The plugin points DEMUCS_MODEL / DEMUCS_MODEL_DIR at it for this process and
+    every site subprocess; it is built once per run (about a second).
+    """
+    from tests.demucs_model import SMALL_NAME, build_small_htdemucs
+
+    folder = Path(os.environ["DEMUCS_MODEL_DIR"])
+    if not (folder / f"{SMALL_NAME}.yaml").exists():
+        build_small_htdemucs(folder)
+    return folder
+
+
 @pytest.fixture(autouse=True)
 def fast_password_hashing(request, settings):
     # The real hasher costs about a second per user on these machines; a live

@@ -21,6 +21,9 @@ def pytest_load_initial_conftests(early_config, parser, args):
     data_dir = Path(tempfile.mkdtemp(prefix="encore-test-"))
     os.environ["DATA_DIR"] = str(data_dir)
     _state["data_dir"] = data_dir
+    # The small real Demucs model conftest builds there (never a download).
+    os.environ["DEMUCS_MODEL_DIR"] = str(data_dir / "models")
+    os.environ["DEMUCS_MODEL"] = "tiny_htdemucs"
     if not os.environ.get("REDIS_URL"):
         from karaoke_site import embedded
 

@@ -12,17 +12,6 @@ from songs.models import Song
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture(autouse=True)
-def queued(monkeypatch):
-    """The broker, for these tests: tasks are recorded, never run by a live site's workers."""
-    tasks = []
-
-    def record(func, *args, **kwargs):
-        tasks.append((func, args, kwargs.get("cluster")))
-        return f"task-{len(tasks)}"
-
-    monkeypatch.setattr(job_services, "async_task", record)
-    return tasks
 
 
 def ready_song(title="Take On Me", *, source_id="https://songs.example/take-on-me.mp3", **fields) -> Song:

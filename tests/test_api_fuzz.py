@@ -1,7 +1,9 @@
 """Schemathesis fuzzes every operation of /api/schema/ against the running site.
 
 It signs in as staff (a token), so it reaches the code behind the permission
-checks; any 5xx fails. New endpoints are fuzzed automatically. (Schemathesis'
+checks; any 5xx the schema does not promise fails (a documented 503, such as
+the YouTube search's "YouTube cannot be reached", is an answer, not a crash).
+New endpoints are fuzzed automatically. (Schemathesis'
 pytest loader reads a private attribute pytest 9 removed, so the operations
 are walked with its Python API instead.)
 """
@@ -11,7 +13,6 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from rest_framework.authtoken.models import Token
-from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
 
 pytestmark = [pytest.mark.slow]
@@ -21,12 +22,13 @@ def fuzz(operation, *, base_url: str, token: str, mode: GenerationMode) -> None:
     @given(case=operation.as_strategy(generation_mode=mode))
     @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
     def run(case):
-        case.call_and_validate(
-            base_url=base_url,
-            headers={"Authorization": f"Token {token}"},
-            checks=[not_a_server_error],
-            timeout=30,
-        )
+        response = case.call(base_url=base_url, headers={"Authorization": f"Token {token}"}, timeout=30)
+        documented = set(operation.definition.raw.get("responses", {}))
+        if response.status_code >= 500 and str(response.status_code) not in documented:
+            raise AssertionError(
+                f"{case.method} {case.formatted_path} answered {response.status_code}: {response.text[:500]}\n"
+                f"reproduce: {case.as_curl_command()}"
+            )
 
     run()
 

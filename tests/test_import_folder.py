@@ -9,7 +9,6 @@ import mutagen
 import pytest
 from django.core.management import CommandError, call_command
 
-from jobs import services as job_services
 from jobs.models import Job
 from songs.models import Song
 from tests.conftest import BASE_DIR, make_audio
@@ -24,17 +23,6 @@ def media_root(settings, tmp_path):
     return settings.MEDIA_ROOT
 
 
-@pytest.fixture(autouse=True)
-def queued(monkeypatch):
-    """The broker: tasks are recorded, not sent (see tests/test_pipeline.py)."""
-    tasks = []
-
-    def record(func, *args, **kwargs):
-        tasks.append((func, args, kwargs.get("cluster")))
-        return f"task-{len(tasks)}"
-
-    monkeypatch.setattr(job_services, "async_task", record)
-    return tasks
 
 
 def tag(path, **tags):

@@ -7,7 +7,6 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from jobs import services as job_services
 from jobs.models import Job, WorkerHeartbeat
 from songs import services as song_services
 
@@ -17,17 +16,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
-@pytest.fixture(autouse=True)
-def queued(monkeypatch):
-    """The broker, for these tests: tasks are recorded, never run by a live site's workers."""
-    tasks = []
-
-    def record(func, *args, **kwargs):
-        tasks.append((func, args, kwargs.get("cluster")))
-        return f"task-{len(tasks)}"
-
-    monkeypatch.setattr(job_services, "async_task", record)
-    return tasks
 
 
 @pytest.fixture

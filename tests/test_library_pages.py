@@ -9,7 +9,6 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone
 
-from jobs import runner
 from jobs import services as job_services
 from jobs.models import Job
 from songs.models import Song
@@ -21,17 +20,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
-@pytest.fixture(autouse=True)
-def queued(monkeypatch):
-    """The broker, for these tests: tasks are recorded, never run by a live site's workers."""
-    tasks = []
-
-    def record(func, *args, **kwargs):
-        tasks.append((func, args, kwargs.get("cluster")))
-        return f"task-{len(tasks)}"
-
-    monkeypatch.setattr(job_services, "async_task", record)
-    return tasks
 
 
 @pytest.fixture
@@ -267,13 +255,13 @@ def test_it_deletes_a_song_for_good_and_refuses_while_a_job_runs(host):
     assert host.post(f"/library/{song.pk}/delete", **HTMX).content == b""
 
 
-def test_it_polls_a_row_only_while_its_job_is_active(host, internet, song_mp3):
+def test_it_polls_a_row_only_while_its_job_is_active(host, internet, song_mp3, broker):
     internet.add_file("/take-on-me.mp3", song_mp3, "audio/mpeg")
     added = host.post("/library/add", {"url": internet.url("/take-on-me.mp3")}, **HTMX)
     song = Song.objects.get()
     assert 'hx-trigger="every 2s"' in added.content.decode()
 
-    runner.run_job(job_id=Job.objects.get(song=song).pk, cluster="encore")
+    broker.run(Job.objects.get(song=song))
 
     row = host.get(f"/library/{song.pk}/", **HTMX)
     html = row.content.decode()

@@ -34,35 +34,15 @@ def fast_retries(settings):
     settings.JOB_HEARTBEAT_INTERVAL = 0.2
 
 
-@pytest.fixture(autouse=True)
-def queued(monkeypatch):
-    """The broker, for these in-process tests: tasks are recorded, the test runs them.
-
-    (A live site elsewhere in the session must not pick these jobs up; the
-    real broker and qcluster are exercised in tests/test_pipeline_live.py.)
-    """
-    tasks = []
-
-    def record(func, *args, **kwargs):
-        tasks.append((func, args, kwargs.get("cluster")))
-        return f"task-{len(tasks)}"
-
-    monkeypatch.setattr(services, "async_task", record)
-    return tasks
 
 
-def run(job):
-    runner.run_job(job_id=job.pk, cluster=CLUSTER)
-    job.refresh_from_db()
-    job.song.refresh_from_db()
-    return job
 
 
 def events_of(job) -> list[tuple[str, str]]:
     return list(JobLog.objects.filter(job=job).values_list("event", "stage"))
 
 
-def test_it_imports_a_direct_audio_file(internet, song_mp3, staff_user, queued):
+def test_it_imports_a_direct_audio_file(internet, song_mp3, staff_user, queued, broker):
     internet.add_file("/take-on-me.mp3", song_mp3, "audio/mpeg")
     result = song_services.song_import_url(url=internet.url("/take-on-me.mp3"), user=staff_user)
     assert result.created and result.song.status == Song.Status.PENDING
@@ -70,7 +50,7 @@ def test_it_imports_a_direct_audio_file(internet, song_mp3, staff_user, queued):
     assert queued == [("jobs.tasks.run_job", (str(result.job.pk), "encore"), "encore")]
     assert Job.objects.get(pk=result.job.pk).status == Job.Status.QUEUED
 
-    job = run(result.job)
+    job = broker.run(result.job)
 
     assert job.status == Job.Status.COMPLETED, job.error_message
     assert job.progress == 100.0
@@ -80,13 +60,15 @@ def test_it_imports_a_direct_audio_file(internet, song_mp3, staff_user, queued):
     assert len(song.content_hash) == 64
     for kind in ("original", "audio", "audio_web"):
         assert song.has_file(kind), kind
-    assert set(job.stage_seconds) == {"download", "transcode"}
-    assert events_of(job) == [
-        ("created", "download"), ("claimed", "download"),
-        ("stage_started", "download"), ("stage_finished", "download"),
-        ("stage_started", "transcode"), ("stage_finished", "transcode"),
-        ("completed", "transcode"),
-    ]
+    for kind in ("vocals", "instrumental", "vocals_web", "instrumental_web"):
+        assert song.has_file(kind), kind
+    assert {"download", "transcode", "separate"} <= set(job.stage_seconds)
+    finished = [stage for event, stage in events_of(job) if event == "stage_finished"]
+    assert finished[:3] == ["download", "transcode", "separate"]
+    # The separation ran on its own cluster: the job was handed over, then claimed again.
+    assert ("handoff", "separate") in events_of(job)
+    assert [event for event, _ in events_of(job)].count("claimed") >= 2
+    assert events_of(job)[-1][0] == "completed"
 
 
 def test_the_same_link_again_returns_the_existing_song(internet, song_mp3):
@@ -115,18 +97,18 @@ def test_a_bad_link_is_refused_with_a_message():
     assert Song.objects.count() == 0
 
 
-def test_a_missing_file_fails_at_once_with_a_permanent_error(internet):
+def test_a_missing_file_fails_at_once_with_a_permanent_error(internet, broker):
     result = song_services.song_import_url(url=internet.url("/nothing-here.mp3"))
-    job = run(result.job)
+    job = broker.run(result.job)
     assert job.status == Job.Status.FAILED
     assert job.error_code == "not_found"
     assert job.attempts == 0
     assert job.song.status == Song.Status.ERROR and job.song.error == job.error_message
 
 
-def test_an_unreachable_server_is_retried_with_backoff_then_failed():
+def test_an_unreachable_server_is_retried_with_backoff_then_failed(broker):
     result = song_services.song_import_url(url=f"http://127.0.0.1:{closed_port()}/song.mp3")
-    job = run(result.job)
+    job = broker.run(result.job)
     assert job.status == Job.Status.FAILED
     assert job.error_code == "network"
     assert job.attempts == 3
@@ -135,11 +117,11 @@ def test_an_unreachable_server_is_retried_with_backoff_then_failed():
     assert [m.rsplit("in ", 1)[1] for m in retries] == ["0.05 s)", "0.1 s)", "0.2 s)"]
 
 
-def test_the_same_audio_from_another_link_merges_into_the_existing_song(internet, song_mp3):
+def test_the_same_audio_from_another_link_merges_into_the_existing_song(internet, song_mp3, broker):
     internet.add_file("/one.mp3", song_mp3, "audio/mpeg")
     internet.add_file("/two.mp3", song_mp3, "audio/mpeg")
-    first = run(song_services.song_import_url(url=internet.url("/one.mp3")).job)
-    second = run(song_services.song_import_url(url=internet.url("/two.mp3")).job)
+    first = broker.run(song_services.song_import_url(url=internet.url("/one.mp3")).job)
+    second = broker.run(song_services.song_import_url(url=internet.url("/two.mp3")).job)
     assert second.status == Job.Status.COMPLETED
     assert "merged" in second.message
     assert second.song.merged_into_id == first.song.pk and second.song.is_deleted
@@ -147,11 +129,11 @@ def test_the_same_audio_from_another_link_merges_into_the_existing_song(internet
     assert Song.objects.filter(deleted_at__isnull=True).count() == 1
 
 
-def test_a_job_cancelled_before_it_runs_is_never_run(internet, song_mp3):
+def test_a_job_cancelled_before_it_runs_is_never_run(internet, song_mp3, broker):
     internet.add_file("/a.mp3", song_mp3, "audio/mpeg")
     result = song_services.song_import_url(url=internet.url("/a.mp3"))
     services.job_cancel(job=result.job)
-    job = run(result.job)
+    job = broker.run(result.job)
     assert job.status == Job.Status.CANCELLED
     assert internet.requests_to("/a.mp3") == []
 
@@ -175,18 +157,18 @@ def test_cancelling_a_running_download_stops_it_and_removes_partial_files(intern
     assert leftovers == []
 
 
-def test_illegal_transitions_are_refused_with_a_message(internet, song_mp3):
+def test_illegal_transitions_are_refused_with_a_message(internet, song_mp3, broker):
     internet.add_file("/a.mp3", song_mp3, "audio/mpeg")
-    job = run(song_services.song_import_url(url=internet.url("/a.mp3")).job)
+    job = broker.run(song_services.song_import_url(url=internet.url("/a.mp3")).job)
     with pytest.raises(Conflict, match="Only a failed or cancelled job can be retried"):
         services.job_retry(job=job)
     with pytest.raises(Conflict, match="A completed job cannot be cancelled"):
         services.job_cancel(job=job)
 
 
-def test_a_manual_retry_resumes_from_the_first_missing_output(internet, song_mp3):
+def test_a_manual_retry_resumes_from_the_first_missing_output(internet, song_mp3, broker):
     internet.add_file("/a.mp3", song_mp3, "audio/mpeg")
-    job = run(song_services.song_import_url(url=internet.url("/a.mp3")).job)
+    job = broker.run(song_services.song_import_url(url=internet.url("/a.mp3")).job)
     # The transcode outputs vanish and the job is marked failed, as after a crash.
     for kind in ("audio", "audio_web"):
         job.song.file_path(kind).unlink()
@@ -194,32 +176,32 @@ def test_a_manual_retry_resumes_from_the_first_missing_output(internet, song_mp3
     downloads = len(internet.requests_to("/a.mp3"))
 
     services.job_retry(job=job)
-    job = run(job)
+    job = broker.run(job)
 
     assert job.status == Job.Status.COMPLETED and job.manual_retries == 1
     assert len(internet.requests_to("/a.mp3")) == downloads
     assert job.song.has_file("audio_web")
 
 
-def test_manual_retries_stop_at_the_limit(settings, internet):
+def test_manual_retries_stop_at_the_limit(settings, internet, broker):
     settings.JOB_MAX_MANUAL_RETRIES = 2
-    job = run(song_services.song_import_url(url=internet.url("/missing.mp3")).job)
+    job = broker.run(song_services.song_import_url(url=internet.url("/missing.mp3")).job)
     for _ in range(2):
         services.job_retry(job=job)
-        job = run(job)
+        job = broker.run(job)
     with pytest.raises(ApplicationError, match="the limit is 2"):
         services.job_retry(job=job)
 
 
-def test_reprocess_redoes_the_chosen_stage_without_downloading_again(internet, song_mp3):
+def test_reprocess_redoes_the_chosen_stage_without_downloading_again(internet, song_mp3, broker):
     internet.add_file("/a.mp3", song_mp3, "audio/mpeg")
-    first = run(song_services.song_import_url(url=internet.url("/a.mp3")).job)
+    first = broker.run(song_services.song_import_url(url=internet.url("/a.mp3")).job)
     downloads = len(internet.requests_to("/a.mp3"))
 
-    job = run(services.song_reprocess(song=first.song, stage="transcode"))
+    job = broker.run(services.song_reprocess(song=first.song, stage="transcode"))
 
     assert job.kind == Job.Kind.REPROCESS and job.status == Job.Status.COMPLETED
-    assert set(job.stage_seconds) == {"transcode"}
+    assert "download" not in job.stage_seconds and {"transcode", "separate"} <= set(job.stage_seconds)
     assert len(internet.requests_to("/a.mp3")) == downloads
     assert job.song.status == Song.Status.READY
 
@@ -278,12 +260,12 @@ def test_a_stale_running_job_can_be_taken_over_by_a_redelivered_task(internet):
     assert job is not None and job.worker == "host:2"
 
 
-def test_progress_events_go_to_both_groups_in_order(internet, song_mp3, listen):
+def test_progress_events_go_to_both_groups_in_order(internet, song_mp3, listen, broker):
     internet.add_file("/a.mp3", song_mp3, "audio/mpeg")
     result = song_services.song_import_url(url=internet.url("/a.mp3"))
     everyone = listen("jobs")
     this_job = listen(f"job.{result.job.pk}")
-    run(result.job)
+    broker.run(result.job)
     events = [e for e in this_job.drain() if e["type"].startswith("job.")]
     assert [e["type"] for e in events][0] == "job.updated"
     assert events[-1]["type"] == "job.finished" and events[-1]["job"]["status"] == "completed"

@@ -68,6 +68,7 @@ def test_a_real_cluster_imports_a_song_and_progress_arrives_in_order(live_site, 
     job = Job.objects.get(pk=job_id)
     assert job.status == Job.Status.COMPLETED, f"{job.error_code}: {job.error_message}\n{live_site.log()}"
     assert job.song.status == Song.Status.READY and job.song.has_file("audio_web")
+    assert job.song.has_file("instrumental_web") and job.song.has_file("vocals_web")
     assert job.worker == "" or ":" in job.worker
     progress = [e["job"]["progress"] for e in events if e["type"] == "job.progress"]
     assert len(progress) >= 5, events
@@ -75,6 +76,9 @@ def test_a_real_cluster_imports_a_song_and_progress_arrives_in_order(live_site, 
     assert events[-1]["job"]["status"] == "completed" and events[-1]["job"]["progress"] == 100
     stages = [e["job"]["stage"] for e in events if e["type"] == "job.progress"]
     assert stages.index("transcode") > stages.index("download")
+    # The separation ran in the separation cluster, and reported per segment.
+    assert stages.index("separate") > stages.index("transcode")
+    assert stages.count("separate") >= 2
 
 
 @pytest.fixture
@@ -89,7 +93,7 @@ def crash_site(request, django_db_setup, transactional_db):
         "JOB_HEARTBEAT_INTERVAL": "0.5",
         "WORKERS": "1",
     }
-    site = start_site(extra_env=env, clusters="encore")
+    site = start_site(extra_env=env, clusters="encore,separation")
     site.env = env
     yield site
     site.stop()
@@ -133,7 +137,10 @@ def test_a_job_whose_worker_is_killed_mid_download_completes_exactly_once(crash_
     assert Song.objects.count() == 1 and Job.objects.count() == 1
     song = job.song
     assert song.status == Song.Status.READY
-    assert sorted(p.name for p in song.folder.iterdir()) == ["audio.flac", "audio.m4a", song.files["original"]]
+    on_disk = sorted(p.name for p in song.folder.iterdir())
+    # Exactly the song's files: nothing partial from the killed attempt.
+    assert on_disk == sorted(song.files.values())
+    assert {"original", "audio", "audio_web", "vocals", "instrumental"} <= set(song.files)
 
 
 def test_two_simultaneous_imports_of_one_link_make_one_song_and_one_job(live_site, staff_user, internet):
