@@ -11,7 +11,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from jobs import services as job_services
@@ -174,12 +174,8 @@ class SongAdmin(admin.ModelAdmin):
 
     @admin.display(description="audio")
     def audio_preview(self, song: Song) -> str:
-        name = (song.files or {}).get("audio_web")
-        if not name:
-            return "—"
-        try:
-            url = reverse("song-file", args=[song.pk, name])
-        except NoReverseMatch:
+        url = song.file_url("audio_web")
+        if not url:
             return "—"
         return format_html('<audio controls preload="none" src="{}"></audio>', url)
 
@@ -189,12 +185,8 @@ class SongAdmin(admin.ModelAdmin):
 
     @admin.display(description="cover")
     def cover_preview(self, song: Song) -> str:
-        name = (song.files or {}).get("cover_thumb") or (song.files or {}).get("cover")
-        if not name:
-            return "—"
-        try:
-            url = reverse("song-file", args=[song.pk, name])
-        except NoReverseMatch:
+        url = song.file_url("cover_thumb") or song.file_url("cover")
+        if not url:
             return "—"
         return format_html('<img src="{}" alt="cover" style="max-width: 250px; max-height: 250px">', url)
 

@@ -6,7 +6,6 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
-from django.urls import NoReverseMatch, reverse
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -34,16 +33,6 @@ class JobBriefSerializer(serializers.ModelSerializer):
         fields = ["id", "kind", "status", "stage", "progress", "message", "error_code", "error_message"]
 
 
-def _file_url(song: Song, kind: str) -> str | None:
-    name = song.files.get(kind)
-    if not name:
-        return None
-    try:
-        return reverse("song-file", args=[song.pk, name])
-    except NoReverseMatch:
-        return name
-
-
 class SongOutputSerializer(serializers.ModelSerializer):
     files = serializers.SerializerMethodField()
     job = serializers.SerializerMethodField(help_text="The song's most recent job.")
@@ -65,13 +54,13 @@ class SongOutputSerializer(serializers.ModelSerializer):
         ]
 
     def get_files(self, song) -> dict[str, str]:
-        return {kind: _file_url(song, kind) for kind in song.files}
+        return {kind: song.file_url(kind) for kind in song.files}
 
     def get_cover_url(self, song) -> str | None:
-        return _file_url(song, "cover")
+        return song.file_url("cover")
 
     def get_cover_thumb_url(self, song) -> str | None:
-        return _file_url(song, "cover_thumb")
+        return song.file_url("cover_thumb")
 
     def get_job(self, song) -> dict | None:
         jobs = getattr(song, "recent_jobs", None)

@@ -4,6 +4,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.urls import reverse
 
 
 class Song(models.Model):
@@ -115,6 +116,11 @@ class Song(models.Model):
     def file_path(self, kind: str) -> Path | None:
         name = self.files.get(kind)
         return self.folder / name if name else None
+
+    def file_url(self, kind: str) -> str | None:
+        """Where the browser gets this file (the Range-capable song file endpoint)."""
+        name = self.files.get(kind)
+        return reverse("song-file", args=[self.pk, name]) if name else None
 
     def has_file(self, kind: str) -> bool:
         path = self.file_path(kind)
