@@ -302,6 +302,26 @@ def internet():
         yield server
 
 
+@pytest.fixture
+def api(staff_user):
+    """An API client signed in as staff (Alice)."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(staff_user)
+    return client
+
+
+@pytest.fixture
+def singer_api(singer_user):
+    """An API client signed in as a singer who is not staff (Bob)."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(singer_user)
+    return client
+
+
 # --- browser ------------------------------------------------------------------
 
 

@@ -9,13 +9,6 @@ from songs.models import Song
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def api(staff_user):
-    client = APIClient()
-    client.force_authenticate(staff_user)
-    return client
-
-
 def make_job(status="failed", **fields) -> Job:
     song = Song.objects.create(source="url", source_id=f"http://x/{Song.objects.count()}", source_url="http://x/y")
     return Job.objects.create(song=song, status=status, stage="download", **fields)

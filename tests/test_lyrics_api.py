@@ -12,20 +12,6 @@ pytestmark = pytest.mark.django_db
 LRC = "[ar:ABBA]\n[ti:Dancing Queen]\n[00:16.12] You can dance\n[00:18.04] You can jive\n"
 
 
-@pytest.fixture
-def api(staff_user):
-    client = APIClient()
-    client.force_authenticate(staff_user)
-    return client
-
-
-@pytest.fixture
-def singer_api(singer_user):
-    client = APIClient()
-    client.force_authenticate(singer_user)
-    return client
-
-
 def make_song(**fields) -> Song:
     return Song.objects.create(
         title="Dancing Queen", artist="ABBA", source=Song.Source.URL, status=Song.Status.READY,

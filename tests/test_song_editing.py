@@ -8,7 +8,6 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.messages import get_messages
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
-from rest_framework.test import APIClient
 
 from jobs import services as job_services
 from songs import services
@@ -25,13 +24,6 @@ FORMSETS = {"jobs-TOTAL_FORMS": "0", "jobs-INITIAL_FORMS": "0"}
 @pytest.fixture(autouse=True)
 def queued(monkeypatch):
     monkeypatch.setattr(job_services, "async_task", lambda *args, **kwargs: "task")
-
-
-@pytest.fixture
-def api(staff_user):
-    client = APIClient()
-    client.force_authenticate(staff_user)
-    return client
 
 
 def make_song(title="Dancing Queen", **fields) -> Song:

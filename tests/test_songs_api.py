@@ -3,27 +3,12 @@
 import pytest
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
-from rest_framework.test import APIClient
 
 from jobs.models import Job
 from songs.models import Song
 from tests.conftest import make_audio
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def api(staff_user):
-    client = APIClient()
-    client.force_authenticate(staff_user)
-    return client
-
-
-@pytest.fixture
-def singer_api(singer_user):
-    client = APIClient()
-    client.force_authenticate(singer_user)
-    return client
 
 
 def test_import_answers_202_with_the_song_and_its_job(api):
