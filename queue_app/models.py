@@ -1,0 +1,139 @@
+import secrets
+from datetime import datetime
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+# Read aloud across a noisy room: no 0/O, no 1/I (and no lowercase to confuse).
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+CODE_LENGTH = 5
+
+
+def new_singer_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class Room(models.Model):
+    """A party: its join code, who runs it, its settings and the TV's playback state."""
+
+    class RotationMode(models.TextChoices):
+        FAIR = "fair", "Fair (one song per singer per round)"
+        FIFO = "fifo", "First come, first served"
+
+    name = models.CharField(max_length=100)
+    code = models.CharField(max_length=8, unique=True, help_text="What singers type (or scan) to join.")
+    password = models.CharField(
+        max_length=128, blank=True, help_text="Hashed; empty when the room needs no password."
+    )
+    is_open = models.BooleanField(default=True, help_text="A closed room accepts no new singers.")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="rooms")
+    rotation_mode = models.CharField(max_length=8, choices=RotationMode.choices, default=RotationMode.FAIR)
+    max_waiting_per_singer = models.PositiveSmallIntegerField(
+        null=True, blank=True, default=3, validators=[MinValueValidator(1)],
+        help_text="How many songs one singer may have waiting; empty for no limit.",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    # Playback: the current entry is the room's one `playing` QueueEntry (a constraint
+    # keeps it unique). Position is where the player was at `position_at`; while
+    # playing it has moved on since, so a TV that reloads resumes at the right place.
+    paused = models.BooleanField(default=True)
+    position = models.FloatField(default=0.0, help_text="Seconds into the current entry at position_at.")
+    position_at = models.DateTimeField(default=timezone.now)
+    # Bumped by every queue or player change (under the room lock): events carry it so
+    # a client that gets two pushes out of order keeps the newer one.
+    version = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(position__gte=0), name="room_position_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+    @property
+    def has_password(self) -> bool:
+        return bool(self.password)
+
+    def position_now(self, now: datetime | None = None) -> float:
+        if self.paused:
+            return self.position
+        elapsed = ((now or timezone.now()) - self.position_at).total_seconds()
+        return self.position + max(0.0, elapsed)
+
+
+class Singer(models.Model):
+    """Someone in a room: a signed-in user, or a guest known by their browser session."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="singers")
+    display_name = models.CharField(max_length=80)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="singers"
+    )
+    # The guest's (and API client's) proof of identity: kept in the browser session,
+    # or sent as the X-Singer-Token header.
+    token = models.CharField(max_length=64, unique=True, default=new_singer_token, editable=False)
+    joined_at = models.DateTimeField(default=timezone.now)
+    left_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["joined_at", "id"]
+        constraints = [
+            # Joining twice as the same user gives back the same singer.
+            models.UniqueConstraint(fields=["room", "user"], condition=Q(user__isnull=False), name="one_singer_per_user_per_room"),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def is_active(self) -> bool:
+        return self.left_at is None
+
+
+class QueueEntry(models.Model):
+    """One song a singer queued; after it leaves the waiting list it is the room's history."""
+
+    class Status(models.TextChoices):
+        WAITING = "waiting", "Waiting"
+        PLAYING = "playing", "Playing"
+        DONE = "done", "Done"
+        SKIPPED = "skipped", "Skipped"
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="entries")
+    singer = models.ForeignKey(Singer, on_delete=models.CASCADE, related_name="entries")
+    # A hard-deleted song takes its queue entries with it (songs.services.song_hard_delete).
+    song = models.ForeignKey("songs.Song", on_delete=models.CASCADE, related_name="queue_entries")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.WAITING)
+    key_shift = models.SmallIntegerField(
+        default=0, validators=[MinValueValidator(-12), MaxValueValidator(12)],
+        help_text="Semitones; stored now, applied by the player later.",
+    )
+    added_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    pinned_position = models.PositiveIntegerField(
+        null=True, blank=True, help_text="A host override: this index in the waiting list (0: play next)."
+    )
+
+    class Meta:
+        ordering = ["added_at", "id"]
+        verbose_name_plural = "queue entries"
+        constraints = [
+            models.UniqueConstraint(fields=["room"], condition=Q(status="playing"), name="one_playing_entry_per_room"),
+            models.UniqueConstraint(
+                fields=["room", "pinned_position"],
+                condition=Q(status="waiting", pinned_position__isnull=False),
+                name="unique_pin_per_room",
+            ),
+            models.CheckConstraint(condition=Q(key_shift__gte=-12, key_shift__lte=12), name="key_shift_within_an_octave"),
+        ]
+        indexes = [models.Index(fields=["room", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.song} for {self.singer}"

@@ -456,8 +456,8 @@ def song_merge_duplicate(*, song: Song, into: Song) -> Song:
 def song_move_queue_history(*, from_song: Song, to_song: Song) -> None:
     """Point the queue history (past and waiting QueueEntry rows) of a merged song at the kept one.
 
-    The hook point for the queue app: QueueEntry does not exist yet. When it does,
-    this becomes `QueueEntry.objects.filter(song=from_song).update(song=to_song)`,
-    inside the merge's transaction (it is called from there).
+    Called inside the merge's transaction; the rooms concerned hear `queue.changed`.
     """
-    return None
+    from queue_app.services import queue_entries_move_song
+
+    queue_entries_move_song(from_song=from_song, to_song=to_song)

@@ -325,14 +325,20 @@ def singer_api(singer_user):
 # --- browser ------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """Chromium for one test module.
+
+    Not for the session: Playwright's sync API keeps an event loop running in
+    this thread until it stops, and every later asyncio.run / async_to_sync in
+    the session would then fail.
+    """
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: `apt-get install -y chromium` (.ci/run does it)")
-    # Playwright's sync API runs an event loop in this thread; the test's own
-    # ORM calls are still plain synchronous code, so Django may allow them.
+    # Meanwhile the test's own ORM calls are still plain synchronous code, so
+    # Django may allow them despite the running loop.
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     playwright = sync_playwright().start()
     chromium = playwright.chromium.launch(
