@@ -3,9 +3,11 @@
 from django.urls import path, re_path
 
 from jobs import api as jobs_api
+from queue_app import api as rooms_api
 from songs import api as songs_api
 
 UUID = r"(?P<pk>[0-9a-fA-F-]{36})"
+CODE = r"(?P<code>[A-Za-z0-9]{4,8})"
 
 urlpatterns = [
     re_path(r"^songs/import/?$", songs_api.SongImportApi.as_view(), name="api-song-import"),
@@ -21,4 +23,13 @@ urlpatterns = [
     re_path(rf"^jobs/{UUID}/?$", jobs_api.JobDetailApi.as_view(), name="api-job-detail"),
     re_path(rf"^jobs/{UUID}/retry/?$", jobs_api.JobRetryApi.as_view(), name="api-job-retry"),
     re_path(rf"^jobs/{UUID}/cancel/?$", jobs_api.JobCancelApi.as_view(), name="api-job-cancel"),
+    re_path(r"^rooms/?$", rooms_api.RoomCreateApi.as_view(), name="api-room-create"),
+    re_path(rf"^rooms/{CODE}/?$", rooms_api.RoomDetailApi.as_view(), name="api-room-detail"),
+    re_path(rf"^rooms/{CODE}/join/?$", rooms_api.RoomJoinApi.as_view(), name="api-room-join"),
+    re_path(rf"^rooms/{CODE}/leave/?$", rooms_api.RoomLeaveApi.as_view(), name="api-room-leave"),
+    re_path(rf"^rooms/{CODE}/history/?$", rooms_api.RoomHistoryApi.as_view(), name="api-room-history"),
+    re_path(rf"^rooms/{CODE}/queue/?$", rooms_api.QueueApi.as_view(), name="api-room-queue"),
+    re_path(rf"^rooms/{CODE}/queue/reorder/?$", rooms_api.QueueReorderApi.as_view(), name="api-room-queue-reorder"),
+    re_path(rf"^rooms/{CODE}/queue/(?P<entry_id>[0-9]{{1,18}})/?$", rooms_api.QueueEntryApi.as_view(), name="api-room-queue-entry"),
+    re_path(rf"^rooms/{CODE}/player/?$", rooms_api.PlayerApi.as_view(), name="api-room-player"),
 ]

@@ -3,7 +3,9 @@
 from django.urls import path
 
 from jobs import consumers as job_consumers
+from queue_app import consumers as room_consumers
 
 websocket_urlpatterns = [
     path("ws/jobs/", job_consumers.JobsJsonConsumer.as_asgi()),
+    path("ws/rooms/<str:code>/", room_consumers.RoomJsonConsumer.as_asgi()),
 ]

@@ -303,6 +303,26 @@ def internet():
 
 
 @pytest.fixture
+def key() -> str:
+    """A Redis key prefix of this test's own."""
+    import uuid
+
+    return f"test-providers:{uuid.uuid4().hex}"
+
+
+@pytest.fixture
+def redis_client(key: str):
+    import redis
+
+    client = redis.Redis.from_url(os.environ["REDIS_URL"])
+    yield client
+    # Only this test's keys: another pytest run may share the database right now.
+    for name in client.scan_iter(match=f"{key}*"):
+        client.delete(name)
+    client.close()
+
+
+@pytest.fixture
 def api(staff_user):
     """An API client signed in as staff (Alice)."""
     from rest_framework.test import APIClient

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import socket
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,21 +39,6 @@ def net() -> Iterator[LocalInternet]:
     with LocalInternet() as server:
         _point_musicbrainz_at(server.port)
         yield server
-
-
-@pytest.fixture
-def key() -> str:
-    return f"test-providers:{uuid.uuid4().hex}"
-
-
-@pytest.fixture
-def redis_client(key: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(REDIS_URL)
-    yield client
-    # Only this test's keys: another pytest run may share the database right now.
-    for name in client.scan_iter(match=f"{key}*"):
-        client.delete(name)
-    client.close()
 
 
 class Providers:

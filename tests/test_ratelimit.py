@@ -6,7 +6,6 @@ import multiprocessing
 import os
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -24,21 +23,6 @@ REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
 # (its wall clock) while the server stamps arrivals with time.monotonic(), so
 # allow a few ms of rounding between the two, nothing more.
 CLOCK_TOLERANCE = 0.005
-
-
-@pytest.fixture
-def key() -> str:
-    return f"test-providers:{uuid.uuid4().hex}"
-
-
-@pytest.fixture
-def redis_client(key: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(REDIS_URL)
-    yield client
-    # Only this test's keys: another pytest run may share the database right now.
-    for name in client.scan_iter(match=f"{key}*"):
-        client.delete(name)
-    client.close()
 
 
 @pytest.fixture
