@@ -1,0 +1,360 @@
+"""The party API: rooms, joining, the queue and the player. One class per operation, thin.
+
+Who is asking is resolved per room (queue_app.access): the signed-in user, and for
+guests the browser session or the `X-Singer-Token` header that joining returns. The
+services check permissions; refusals leave in the one error format (403 for "not
+allowed", 404 for an unknown code or entry, 409 for a conflict with the queue's state).
+"""
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from karaoke_site.errors import ApplicationError
+from queue_app import access, selectors, services
+from queue_app.models import QueueEntry, Room
+from songs.models import Song
+
+MAX_ID = 2**63 - 1  # a bigint: larger numbers would overflow the database, not just miss
+TOKEN_PARAMETER = OpenApiParameter(
+    "X-Singer-Token", str, location=OpenApiParameter.HEADER, required=False,
+    description="A guest's identity in the room (returned by join); browsers use their session instead.",
+)
+
+
+# --- shapes (for the schema; the payloads themselves are built in selectors) -------------
+
+
+@extend_schema_serializer(component_name="PartyRoom")
+class RoomOutputSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    is_open = serializers.BooleanField()
+    has_password = serializers.BooleanField()
+    rotation_mode = serializers.ChoiceField(choices=Room.RotationMode.choices)
+    max_waiting_per_singer = serializers.IntegerField(allow_null=True)
+    owner = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+@extend_schema_serializer(component_name="PartySingerBrief")
+class SingerBriefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+@extend_schema_serializer(component_name="PartySong")
+class SongBriefSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    title = serializers.CharField()
+    artist = serializers.CharField()
+    duration = serializers.FloatField(allow_null=True)
+    status = serializers.CharField()
+    ready = serializers.BooleanField()
+    cover_thumb_url = serializers.CharField(allow_null=True)
+
+
+@extend_schema_serializer(component_name="PartyEntry")
+class EntryOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    singer = SingerBriefSerializer()
+    song = SongBriefSerializer()
+    # A CharField, not a ChoiceField: "status" enums of songs and jobs own that name in the schema.
+    status = serializers.CharField(help_text="waiting, playing, done or skipped.")
+    key_shift = serializers.IntegerField()
+    pinned_position = serializers.IntegerField(allow_null=True)
+    added_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+@extend_schema_serializer(component_name="PartyQueuedEntry")
+class QueuedEntryOutputSerializer(EntryOutputSerializer):
+    position = serializers.IntegerField(help_text="0: next to sing.")
+    estimated_start = serializers.DateTimeField()
+    wait_seconds = serializers.FloatField()
+    wait_minutes = serializers.IntegerField(help_text='For "you\'re up in about 12 min".')
+
+
+@extend_schema_serializer(component_name="PartyPlayer")
+class PlayerOutputSerializer(serializers.Serializer):
+    entry = EntryOutputSerializer(allow_null=True)
+    paused = serializers.BooleanField()
+    position = serializers.FloatField(help_text="Seconds into the entry at server_time.")
+    server_time = serializers.DateTimeField()
+    up_next = EntryOutputSerializer(allow_null=True)
+
+
+def _room(code: str) -> Room:
+    return selectors.room_get(code=code)
+
+
+def _actor(request, room: Room) -> access.Actor:
+    return access.actor_from_request(room, request)
+
+
+def _watcher(request, room: Room) -> access.Actor:
+    actor = _actor(request, room)
+    access.require_member(actor)
+    return actor
+
+
+def _song(song_id) -> Song:
+    song = Song.objects.filter(pk=song_id).first()
+    if song is None:
+        raise ApplicationError("There is no such song in the library.", extra={"song": str(song_id)})
+    return song
+
+
+def _queue(room: Room) -> list[dict]:
+    return selectors.queue_payload(selectors.RoomSnapshot(room))
+
+
+def _player(room: Room) -> dict:
+    return selectors.player_payload(selectors.RoomSnapshot(room))
+
+
+# --- rooms -------------------------------------------------------------------------------
+
+
+class RoomCreateApi(APIView):
+    """A host opens a room; the answer carries its join `code`."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema_serializer(component_name="PartyRoomCreateInput")
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=100, required=False, default="", allow_blank=True)
+        password = serializers.CharField(max_length=128, required=False, default="", allow_blank=True)
+        is_open = serializers.BooleanField(required=False, default=True)
+        rotation_mode = serializers.ChoiceField(choices=Room.RotationMode.choices, required=False, default="fair")
+        max_waiting_per_singer = serializers.IntegerField(
+            min_value=1, max_value=100, required=False, default=3, allow_null=True
+        )
+
+    @extend_schema(request=InputSerializer, responses={201: RoomOutputSerializer})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        room = services.room_create(owner=request.user, **data.validated_data)
+        return Response(selectors.room_payload(room), status=status.HTTP_201_CREATED)
+
+
+class RoomDetailApi(APIView):
+    """A room's public face (anyone with the code: the join page needs it); settings (host)."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema_serializer(component_name="PartyRoomUpdateInput")
+    class UpdateSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=100, required=False)
+        password = serializers.CharField(max_length=128, required=False, allow_blank=True, help_text='"" removes it.')
+        is_open = serializers.BooleanField(required=False)
+        rotation_mode = serializers.ChoiceField(choices=Room.RotationMode.choices, required=False)
+        max_waiting_per_singer = serializers.IntegerField(min_value=1, max_value=100, required=False, allow_null=True)
+
+    @extend_schema(responses=RoomOutputSerializer)
+    def get(self, request, code):
+        return Response(selectors.room_payload(_room(code)))
+
+    @extend_schema(request=UpdateSerializer, responses=RoomOutputSerializer)
+    def patch(self, request, code):
+        room = _room(code)
+        data = self.UpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        room = services.room_update(room=room, actor=_actor(request, room), **data.validated_data)
+        return Response(selectors.room_payload(room))
+
+
+class RoomJoinApi(APIView):
+    """Join with a name (guests) or as the signed-in user; the same person joining again
+    gets the same singer. The browser session remembers a guest; API clients keep `token`
+    and send it as `X-Singer-Token`."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema_serializer(component_name="PartyJoinInput")
+    class InputSerializer(serializers.Serializer):
+        display_name = serializers.CharField(max_length=80, required=False, default="", allow_blank=True)
+        password = serializers.CharField(max_length=128, required=False, default="", allow_blank=True)
+
+    @extend_schema_serializer(component_name="PartyJoinOutput")
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        name = serializers.CharField()
+        room = serializers.CharField()
+        is_guest = serializers.BooleanField()
+        joined_at = serializers.DateTimeField()
+        token = serializers.CharField()
+
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer, 200: OutputSerializer}, parameters=[TOKEN_PARAMETER])
+    def post(self, request, code):
+        room = _room(code)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        token = request.META.get(access.TOKEN_HEADER, "") or access.session_token(request.session, room)
+        singer, created = services.singer_join(room=room, user=request.user, token=token, **data.validated_data)
+        access.remember_singer(request.session, singer)
+        body = {**selectors.singer_payload(singer), "token": singer.token}
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class RoomLeaveApi(APIView):
+    """Leave the room: your waiting songs are taken out of the queue."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(request=None, responses={204: None}, parameters=[TOKEN_PARAMETER])
+    def post(self, request, code):
+        room = _room(code)
+        actor = _actor(request, room)
+        if actor.singer is None:
+            raise access.forbidden("You are not singing in this room.")
+        services.singer_leave(singer=actor.singer)
+        access.forget_singer(request.session, room)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class RoomHistoryApi(APIView):
+    """What was sung and skipped in this room, the latest first (members)."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses=EntryOutputSerializer(many=True), parameters=[TOKEN_PARAMETER])
+    def get(self, request, code):
+        room = _room(code)
+        _watcher(request, room)
+        return Response(selectors.room_history(room=room))
+
+
+# --- the queue ---------------------------------------------------------------------------
+
+
+class QueueApi(APIView):
+    """The waiting songs in the order they will play, with estimated starts; add one."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema_serializer(component_name="PartyQueueAddInput")
+    class InputSerializer(serializers.Serializer):
+        song = serializers.UUIDField()
+        key_shift = serializers.IntegerField(min_value=-12, max_value=12, required=False, default=0)
+
+    @extend_schema(responses=QueuedEntryOutputSerializer(many=True), parameters=[TOKEN_PARAMETER])
+    def get(self, request, code):
+        room = _room(code)
+        _watcher(request, room)
+        return Response(_queue(room))
+
+    @extend_schema(request=InputSerializer, responses={201: QueuedEntryOutputSerializer}, parameters=[TOKEN_PARAMETER])
+    def post(self, request, code):
+        room = _room(code)
+        actor = _actor(request, room)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        entry = services.queue_add(
+            room=room, actor=actor, song=_song(data.validated_data["song"]), key_shift=data.validated_data["key_shift"]
+        )
+        return Response(_queued(room, entry.pk), status=status.HTTP_201_CREATED)
+
+
+def _queued(room: Room, entry_id: int) -> dict:
+    """The entry as the queue shows it (with its place), or plain if it is no longer waiting."""
+    for item in _queue(room):
+        if item["id"] == entry_id:
+            return item
+    entry = QueueEntry.objects.select_related("song", "singer").get(pk=entry_id)
+    return selectors.entry_payload(entry, {})
+
+
+class QueueEntryApi(APIView):
+    """Change an entry (key or song: its singer or a host; position: a host, null unpins) or remove it."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema_serializer(component_name="PartyEntryUpdateInput")
+    class InputSerializer(serializers.Serializer):
+        key_shift = serializers.IntegerField(min_value=-12, max_value=12, required=False)
+        song = serializers.UUIDField(required=False)
+        position = serializers.IntegerField(min_value=0, max_value=10_000, required=False, allow_null=True)
+
+    @extend_schema(request=InputSerializer, responses=QueuedEntryOutputSerializer, parameters=[TOKEN_PARAMETER])
+    def patch(self, request, code, entry_id):
+        entry_id = int(entry_id)
+        room = _room(code)
+        actor = _watcher(request, room)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        changes = dict(data.validated_data)
+        if "song" in changes:
+            changes["song"] = _song(changes["song"])
+        if "position" not in changes:
+            changes["position"] = services.UNSET
+        services.queue_update(room=room, actor=actor, entry_id=entry_id, **changes)
+        return Response(_queued(room, entry_id))
+
+    @extend_schema(request=None, responses={204: None}, parameters=[TOKEN_PARAMETER])
+    def delete(self, request, code, entry_id):
+        entry_id = int(entry_id)
+        room = _room(code)
+        services.queue_remove(room=room, actor=_watcher(request, room), entry_id=entry_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class QueueReorderApi(APIView):
+    """The host moves one entry to a place in the waiting list (0: play next); the answer is the new queue."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema_serializer(component_name="PartyReorderInput")
+    class InputSerializer(serializers.Serializer):
+        entry = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+        position = serializers.IntegerField(min_value=0, max_value=10_000, allow_null=True, help_text="null unpins.")
+
+    @extend_schema(request=InputSerializer, responses=QueuedEntryOutputSerializer(many=True))
+    def post(self, request, code):
+        room = _room(code)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.queue_move(
+            room=room, actor=_actor(request, room), entry_id=data.validated_data["entry"],
+            position=data.validated_data["position"],
+        )
+        return Response(_queue(room))
+
+
+# --- the player --------------------------------------------------------------------------
+
+
+class PlayerApi(APIView):
+    """The TV's state (members); its buttons (the host, or a TV signed in as the host)."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema_serializer(component_name="PartyPlayerInput")
+    class InputSerializer(serializers.Serializer):
+        action = serializers.ChoiceField(choices=services.PLAYER_ACTIONS)
+        position = serializers.FloatField(min_value=0, max_value=24 * 3600, required=False, help_text="seek: seconds.")
+        entry = serializers.IntegerField(
+            required=False, min_value=1, max_value=MAX_ID,
+            help_text="next/skip: the entry the caller thinks is current; if another is, nothing happens.",
+        )
+
+    @extend_schema(responses=PlayerOutputSerializer, parameters=[TOKEN_PARAMETER])
+    def get(self, request, code):
+        room = _room(code)
+        _watcher(request, room)
+        return Response(_player(room))
+
+    @extend_schema(request=InputSerializer, responses=PlayerOutputSerializer)
+    def post(self, request, code):
+        room = _room(code)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        room = services.player_control(
+            room=room, actor=_actor(request, room), action=data.validated_data["action"],
+            position=data.validated_data.get("position"), expected_entry=data.validated_data.get("entry"),
+        )
+        return Response(_player(room))

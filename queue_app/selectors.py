@@ -1,0 +1,189 @@
+"""Reads of the party: a room by its code, the queue in play order with estimates, the player.
+
+The payloads built here are what the API answers, what `queue.changed` / `player.state`
+carry, and the consumer's first message: one shape for every client.
+"""
+
+from datetime import datetime
+
+from django.utils import timezone
+
+from karaoke_site.errors import NotFound
+from queue_app import rotation
+from queue_app.models import QueueEntry, Room, Singer
+from songs.models import Song
+
+S = QueueEntry.Status
+
+
+def normalize_code(code: str) -> str:
+    return (code or "").strip().upper()
+
+
+def room_get(*, code: str) -> Room:
+    room = Room.objects.select_related("owner").filter(code=normalize_code(code)).first()
+    if room is None:
+        raise NotFound(f"There is no room with the code {normalize_code(code)!r}.", extra={"code": code})
+    return room
+
+
+# --- the rotation's inputs ---------------------------------------------------------------
+
+
+def is_playable(song: Song) -> bool:
+    return song.status == Song.Status.READY and song.deleted_at is None
+
+
+def as_rotation_singer(singer: Singer) -> rotation.Singer:
+    return rotation.Singer(id=singer.pk, joined_at=singer.joined_at)
+
+
+def as_rotation_entry(entry: QueueEntry) -> rotation.Entry:
+    return rotation.Entry(
+        id=entry.pk, singer_id=entry.singer_id, status=entry.status, added_at=entry.added_at,
+        started_at=entry.started_at, finished_at=entry.finished_at, duration=entry.song.duration,
+        ready=is_playable(entry.song), pinned_position=entry.pinned_position,
+    )
+
+
+class RoomSnapshot:
+    """Every singer who ever joined (the rotation needs those who left too) and every entry."""
+
+    def __init__(self, room: Room):
+        self.room = room
+        self.singers = {s.pk: s for s in Singer.objects.filter(room=room)}
+        self.entries = {e.pk: e for e in QueueEntry.objects.filter(room=room).select_related("song")}
+        self.rotation_entries = [as_rotation_entry(e) for e in self.entries.values()]
+
+    def order(self) -> list[rotation.Entry]:
+        return rotation.order(
+            mode=self.room.rotation_mode,
+            singers=[as_rotation_singer(s) for s in self.singers.values()],
+            entries=self.rotation_entries,
+        )
+
+    def plan(self, now: datetime) -> list[rotation.Planned]:
+        return rotation.plan(
+            mode=self.room.rotation_mode,
+            singers=[as_rotation_singer(s) for s in self.singers.values()],
+            entries=self.rotation_entries,
+            now=now,
+            elapsed=self.room.position_now(now),
+        )
+
+    def current(self) -> QueueEntry | None:
+        return next((e for e in self.entries.values() if e.status == S.PLAYING), None)
+
+    def next_up(self) -> QueueEntry | None:
+        chosen = rotation.next_up(self.order())
+        return self.entries[chosen.id] if chosen else None
+
+
+# --- payloads ----------------------------------------------------------------------------
+
+
+def song_payload(song: Song) -> dict:
+    return {
+        "id": str(song.pk),
+        "title": song.title,
+        "artist": song.artist,
+        "duration": song.duration,
+        "status": song.status,
+        "ready": is_playable(song),
+        "cover_thumb_url": song.file_url("cover_thumb"),
+    }
+
+
+def entry_payload(entry: QueueEntry, singers: dict[int, Singer]) -> dict:
+    singer = singers.get(entry.singer_id) or entry.singer
+    return {
+        "id": entry.pk,
+        "singer": {"id": singer.pk, "name": singer.display_name},
+        "song": song_payload(entry.song),
+        "status": entry.status,
+        "key_shift": entry.key_shift,
+        "pinned_position": entry.pinned_position,
+        "added_at": entry.added_at.isoformat(),
+        "started_at": entry.started_at.isoformat() if entry.started_at else None,
+        "finished_at": entry.finished_at.isoformat() if entry.finished_at else None,
+    }
+
+
+def queue_payload(snapshot: RoomSnapshot, now: datetime | None = None) -> list[dict]:
+    """The waiting entries in the order they will play, each with its estimated start."""
+    now = now or timezone.now()
+    return [
+        {
+            **entry_payload(snapshot.entries[planned.entry.id], snapshot.singers),
+            "position": planned.position,
+            "estimated_start": planned.starts_at.isoformat(),
+            "wait_seconds": round(planned.wait_seconds, 1),
+            "wait_minutes": planned.wait_minutes,
+        }
+        for planned in snapshot.plan(now)
+    ]
+
+
+def player_payload(snapshot: RoomSnapshot, now: datetime | None = None) -> dict:
+    """What the TV shows: the current entry, playing or paused, where, and who is next.
+
+    `position` is where the player is at `server_time`; while not paused it goes on at
+    one second per second, so a TV computes its own position from the two.
+    """
+    now = now or timezone.now()
+    room = snapshot.room
+    current = snapshot.current()
+    up_next = snapshot.next_up()
+    return {
+        "entry": entry_payload(current, snapshot.singers) if current else None,
+        "paused": room.paused or current is None,
+        "position": round(room.position_now(now), 3) if current else 0.0,
+        "server_time": now.isoformat(),
+        "up_next": entry_payload(up_next, snapshot.singers) if up_next else None,
+    }
+
+
+def room_payload(room: Room) -> dict:
+    return {
+        "code": room.code,
+        "name": room.name,
+        "is_open": room.is_open,
+        "has_password": room.has_password,
+        "rotation_mode": room.rotation_mode,
+        "max_waiting_per_singer": room.max_waiting_per_singer,
+        "owner": str(room.owner),
+        "created_at": room.created_at.isoformat(),
+    }
+
+
+def room_state(*, room: Room) -> dict:
+    """The consumer's first message: everything a client needs to draw the room."""
+    snapshot = RoomSnapshot(room)
+    now = timezone.now()
+    return {
+        "type": "state",
+        "version": room.version,
+        "room": room_payload(room),
+        "queue": queue_payload(snapshot, now),
+        "player": player_payload(snapshot, now),
+    }
+
+
+def room_history(*, room: Room, limit: int = 100) -> list[dict]:
+    """What was sung (and skipped) in this room, the latest first."""
+    entries = (
+        QueueEntry.objects.filter(room=room, status__in=[S.DONE, S.SKIPPED])
+        .select_related("song", "singer")
+        .order_by("-finished_at", "-id")[:limit]
+    )
+    return [entry_payload(e, {}) for e in entries]
+
+
+def singer_payload(singer: Singer) -> dict:
+    return {
+        "id": singer.pk,
+        "name": singer.display_name,
+        "room": singer.room.code,
+        "is_guest": singer.user_id is None,
+        "joined_at": singer.joined_at.isoformat(),
+    }

@@ -1,0 +1,430 @@
+"""Writes of the party: rooms, singers, the queue and the player.
+
+Every change to a room's queue or player runs in one transaction that first locks the
+room's row (`select_for_update`; on SQLite the IMMEDIATE transaction already
+serialises writers), reads the whole room, asks `rotation` for the order, writes, bumps
+`Room.version`, and publishes through queue_app/events.py after commit. Positions are
+never stored (they are computed by the rotation, so they cannot repeat); host pins are
+rewritten from what `rotation.pins_after_move` / `pins_after_leave` return, so they stay
+unique and in step with the list. Permission checks are here, not only in the views, so
+every caller gets the same answer.
+"""
+
+import math
+import secrets
+
+from django.contrib.auth.hashers import check_password, make_password
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from karaoke_site.errors import ApplicationError, Conflict, NotFound
+from queue_app import events, rotation
+from queue_app.access import Actor, forbidden, require_host
+from queue_app.models import CODE_ALPHABET, CODE_LENGTH, QueueEntry, Room, Singer
+from queue_app.selectors import RoomSnapshot
+from songs.models import Song
+
+S = QueueEntry.Status
+UNSET = object()
+
+
+def _lock(room: Room) -> Room:
+    return Room.objects.select_for_update().get(pk=room.pk)
+
+
+def _bump(room: Room, *fields: str) -> None:
+    room.version += 1
+    room.save(update_fields=["version", *fields])
+
+
+def _write_pins(room: Room, pins: dict[int, int]) -> None:
+    # Clear first: the database keeps pins unique, and the new set may swap two.
+    QueueEntry.objects.filter(room=room, status=S.WAITING, pinned_position__isnull=False).update(pinned_position=None)
+    for entry_id, position in pins.items():
+        QueueEntry.objects.filter(pk=entry_id, room=room, status=S.WAITING).update(pinned_position=position)
+
+
+def _entry_in(room: Room, entry_id: int) -> QueueEntry:
+    entry = QueueEntry.objects.select_related("song").filter(room=room, pk=entry_id).first()
+    if entry is None:
+        raise NotFound("There is no such entry in this room's queue.", extra={"entry": entry_id})
+    return entry
+
+
+# --- rooms -------------------------------------------------------------------------------
+
+
+def room_new_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def room_create(
+    *, owner, name: str, password: str = "", is_open: bool = True,
+    rotation_mode: str = Room.RotationMode.FAIR, max_waiting_per_singer: int | None = 3,
+) -> Room:
+    if not getattr(owner, "can_host", False):
+        raise forbidden("Only hosts can open a room; ask the site's staff to make you one.")
+    if rotation_mode not in rotation.MODES:
+        raise ApplicationError(f"rotation_mode must be one of: {', '.join(rotation.MODES)}.")
+    # 32^5 codes: a collision is rare, and the unique index settles a race; retry.
+    for _ in range(20):
+        try:
+            with transaction.atomic():
+                return Room.objects.create(
+                    owner=owner, name=name.strip() or f"{owner}'s party", code=room_new_code(),
+                    password=make_password(password) if password else "", is_open=is_open,
+                    rotation_mode=rotation_mode, max_waiting_per_singer=max_waiting_per_singer,
+                )
+        except IntegrityError:
+            continue
+    raise Conflict("Could not find a free room code; try again.")
+
+
+def room_update(*, room: Room, actor: Actor, **changes) -> Room:
+    """Settings (host): name, is_open, rotation_mode, max_waiting_per_singer, password ("" removes it)."""
+    require_host(actor)
+    allowed = {"name", "is_open", "rotation_mode", "max_waiting_per_singer", "password"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise ApplicationError(f"Unknown room settings: {', '.join(sorted(unknown))}.")
+    with transaction.atomic():
+        room = _lock(room)
+        mode_before = room.rotation_mode
+        for name, value in changes.items():
+            if name == "password":
+                value = make_password(value) if value else ""
+            elif name == "rotation_mode" and value not in rotation.MODES:
+                raise ApplicationError(f"rotation_mode must be one of: {', '.join(rotation.MODES)}.")
+            setattr(room, name, value)
+        _bump(room, *changes)
+        events.room_changed(room)
+        if room.rotation_mode != mode_before:
+            snapshot = RoomSnapshot(room)
+            events.queue_changed(snapshot)
+            events.player_state(snapshot)  # who is next may have changed
+    return room
+
+
+# --- singers -----------------------------------------------------------------------------
+
+
+def singer_join(*, room: Room, user=None, display_name: str = "", password: str = "", token: str = "") -> tuple[Singer, bool]:
+    """Join `room` (or come back to it); returns the singer and whether it is new.
+
+    The same user, or the same guest (their token, from the browser session), gets the
+    same singer back, even in a closed room; newcomers are refused by a closed room or a
+    wrong password (the host, owner or staff, passes both).
+    """
+    user = user if user is not None and user.is_authenticated else None
+    display_name = (display_name or "").strip()[:80]
+    with transaction.atomic():
+        room = _lock(room)
+        known = None
+        if token:
+            known = Singer.objects.filter(room=room, token=token).first()
+        if known is None and user is not None:
+            known = Singer.objects.filter(room=room, user=user).first()
+        if known is not None and known.is_active:
+            return known, False
+        host = user is not None and (user.is_staff or user.pk == room.owner_id)
+        if not room.is_open and not host:
+            raise forbidden("This room is closed to new singers.", code=room.code)
+        if room.password and not host and not check_password(password or "", room.password):
+            raise forbidden("Wrong room password." if password else "This room needs a password.", code=room.code)
+        if known is not None:  # back after leaving: their old place in the join order
+            known.left_at = None
+            known.save(update_fields=["left_at"])
+            return known, False
+        if user is None and not display_name:
+            raise ApplicationError("Tell us your name to join.", extra={"fields": {"display_name": ["required"]}})
+        singer = Singer.objects.create(room=room, user=user, display_name=display_name or str(user))
+    return singer, True
+
+
+def singer_leave(*, singer: Singer) -> None:
+    """Leave the room; the singer's waiting songs go with them (the one playing stays)."""
+    with transaction.atomic():
+        room = _lock(singer.room)
+        singer = Singer.objects.get(pk=singer.pk)
+        if not singer.is_active:
+            return
+        snapshot = RoomSnapshot(room)
+        leaving = {e.pk for e in snapshot.entries.values() if e.singer_id == singer.pk and e.status == S.WAITING}
+        pins = rotation.pins_after_leave(snapshot.order(), leaving)
+        QueueEntry.objects.filter(pk__in=leaving).delete()
+        _write_pins(room, pins)
+        singer.left_at = timezone.now()
+        singer.save(update_fields=["left_at"])
+        _bump(room)
+        _publish_all(room)  # who is next may have changed
+
+
+# --- the queue ---------------------------------------------------------------------------
+
+
+def _check_playable_later(song: Song) -> None:
+    if song.deleted_at is not None:
+        raise ApplicationError("This song was deleted from the library.", extra={"song": str(song.pk)})
+    if song.status == Song.Status.ERROR:
+        raise ApplicationError(
+            "This song could not be prepared for karaoke; pick another one.", extra={"song": str(song.pk)}
+        )
+
+
+def queue_add(*, room: Room, actor: Actor, song: Song, key_shift: int = 0) -> QueueEntry:
+    """Queue a song for the actor's singer: a ready one, or one still processing (its
+    turn waits until it is ready). The per-singer limit counts both."""
+    if actor.singer is None:
+        raise forbidden("Join the room as a singer to queue songs." if actor.is_host else "Join the room first.")
+    _check_playable_later(song)
+    with transaction.atomic():
+        room = _lock(room)
+        if not Singer.objects.filter(pk=actor.singer.pk, left_at__isnull=True).exists():
+            raise forbidden("You left this room; join it again first.")
+        snapshot = RoomSnapshot(room)
+        if not rotation.can_add(actor.singer.pk, snapshot.rotation_entries, room.max_waiting_per_singer):
+            limit = room.max_waiting_per_singer
+            raise Conflict(
+                f"You already have {limit} song{'s' if limit != 1 else ''} waiting, the most this room allows.",
+                extra={"limit": limit},
+            )
+        entry = QueueEntry.objects.create(room=room, singer=actor.singer, song=song, key_shift=key_shift)
+        _bump(room)
+        snapshot = RoomSnapshot(room)
+        events.queue_changed(snapshot)
+        events.player_state(snapshot)  # "up next" may be this one
+    return entry
+
+
+def _require_owner_or_host(actor: Actor, entry: QueueEntry, message: str) -> None:
+    if not (actor.is_host or (actor.singer is not None and actor.singer.pk == entry.singer_id)):
+        raise forbidden(message)
+
+
+def queue_remove(*, room: Room, actor: Actor, entry_id: int) -> None:
+    """Take a waiting song out of the queue (singers their own, hosts any)."""
+    with transaction.atomic():
+        room = _lock(room)
+        entry = _entry_in(room, entry_id)
+        _require_owner_or_host(actor, entry, "You can only remove your own songs.")
+        if entry.status != S.WAITING:
+            raise Conflict("Only a waiting song can be removed (skip the one playing).", extra={"status": entry.status})
+        snapshot = RoomSnapshot(room)
+        pins = rotation.pins_after_leave(snapshot.order(), {entry.pk})
+        entry.delete()
+        _write_pins(room, pins)
+        _bump(room)
+        snapshot = RoomSnapshot(room)
+        events.queue_changed(snapshot)
+        events.player_state(snapshot)
+
+
+def queue_update(
+    *, room: Room, actor: Actor, entry_id: int, key_shift: int | None = None, song: Song | None = None,
+    position=UNSET,
+) -> QueueEntry:
+    """Change an entry: its key or song (its singer or a host), its place (a host; None unpins)."""
+    with transaction.atomic():
+        room = _lock(room)
+        entry = _entry_in(room, entry_id)
+        if position is not UNSET:
+            require_host(actor)
+        if key_shift is not None or song is not None:
+            _require_owner_or_host(actor, entry, "You can only change your own songs.")
+        if entry.status != S.WAITING and not (entry.status == S.PLAYING and song is None and position is UNSET):
+            raise Conflict("Only a waiting song can be changed.", extra={"status": entry.status})
+        if song is not None:
+            _check_playable_later(song)
+            entry.song = song  # in place: the singer keeps their turn
+        if key_shift is not None:
+            entry.key_shift = key_shift
+        entry.save(update_fields=["song", "key_shift"])
+        if position is not UNSET:
+            snapshot = RoomSnapshot(room)
+            if position is None:
+                QueueEntry.objects.filter(pk=entry.pk).update(pinned_position=None)
+            else:
+                _write_pins(room, rotation.pins_after_move(snapshot.order(), entry.pk, position))
+        _bump(room)
+        snapshot = RoomSnapshot(room)
+        events.queue_changed(snapshot)
+        events.player_state(snapshot)
+    entry.refresh_from_db()
+    return entry
+
+
+def queue_move(*, room: Room, actor: Actor, entry_id: int, position: int | None) -> QueueEntry:
+    """The host drags an entry to `position` (0: play next), or unpins it (None)."""
+    return queue_update(room=room, actor=actor, entry_id=entry_id, position=position)
+
+
+def queue_entries_move_song(*, from_song: Song, to_song: Song) -> None:
+    """A merged duplicate: its queue entries (history and waiting) point at the kept song."""
+    with transaction.atomic():
+        rooms = set(QueueEntry.objects.filter(song=from_song).values_list("room_id", flat=True))
+        for room in Room.objects.filter(pk__in=rooms).order_by("pk"):  # one lock order: no deadlock
+            _lock(room)
+        QueueEntry.objects.filter(song=from_song).update(song=to_song)
+        for room in Room.objects.filter(pk__in=rooms):
+            _bump(room)
+            _publish_all(room)
+
+
+# --- the player (host, or a TV signed in as the host) -------------------------------------
+
+
+def _start(room: Room, snapshot: RoomSnapshot, entry: QueueEntry, now) -> None:
+    pins = rotation.pins_after_leave(snapshot.order(), {entry.pk})
+    QueueEntry.objects.filter(pk=entry.pk).update(status=S.PLAYING, started_at=now, finished_at=None, pinned_position=None)
+    _write_pins(room, pins)
+    room.paused, room.position, room.position_at = False, 0.0, now
+
+
+def _publish_all(room: Room) -> None:
+    snapshot = RoomSnapshot(room)
+    events.queue_changed(snapshot)
+    events.player_state(snapshot)
+
+
+PLAYER_FIELDS = ("paused", "position", "position_at")
+
+
+def player_next(*, room: Room, actor: Actor, skip: bool = False, expected_entry: int | None = None) -> Room:
+    """Finish (or skip) the current song and start the next ready one.
+
+    `expected_entry`: the entry the caller believes is current. When it is not (another
+    TV advanced already), nothing happens, so two TVs ending a song advance it once.
+    """
+    require_host(actor)
+    now = timezone.now()
+    with transaction.atomic():
+        room = _lock(room)
+        current = QueueEntry.objects.filter(room=room, status=S.PLAYING).first()
+        if expected_entry is not None and (current.pk if current else None) != expected_entry:
+            return room
+        if skip and current is None:
+            raise Conflict("Nothing is playing to skip.")
+        if current is not None:
+            current.status = S.SKIPPED if skip else S.DONE
+            current.finished_at = now
+            current.save(update_fields=["status", "finished_at"])
+        snapshot = RoomSnapshot(room)  # again: a skipped song is no turn, which can change the order
+        up = snapshot.next_up()
+        if up is not None:
+            _start(room, snapshot, up, now)
+        else:
+            room.paused, room.position, room.position_at = True, 0.0, now
+        _bump(room, *PLAYER_FIELDS)
+        _publish_all(room)
+    return room
+
+
+def player_skip(*, room: Room, actor: Actor, expected_entry: int | None = None) -> Room:
+    return player_next(room=room, actor=actor, skip=True, expected_entry=expected_entry)
+
+
+def player_previous(*, room: Room, actor: Actor) -> Room:
+    """Back to the song before: it plays again from the start, and the current one goes
+    back to the front of the queue. With nothing before it, the current song restarts."""
+    require_host(actor)
+    now = timezone.now()
+    with transaction.atomic():
+        room = _lock(room)
+        current = QueueEntry.objects.filter(room=room, status=S.PLAYING).first()
+        last = (
+            QueueEntry.objects.filter(room=room, status__in=[S.DONE, S.SKIPPED])
+            .order_by("-finished_at", "-id").first()
+        )
+        if last is None and current is None:
+            raise Conflict("Nothing has played yet.")
+        if last is not None:
+            if current is not None:
+                current.status, current.started_at, current.finished_at = S.WAITING, None, None
+                current.save(update_fields=["status", "started_at", "finished_at"])
+            last.status, last.finished_at = S.PLAYING, None
+            last.started_at = last.started_at or now
+            last.save(update_fields=["status", "started_at", "finished_at"])
+            if current is not None:
+                _write_pins(room, rotation.pins_after_move(RoomSnapshot(room).order(), current.pk, 0))
+        room.paused, room.position, room.position_at = False, 0.0, now
+        _bump(room, *PLAYER_FIELDS)
+        _publish_all(room)
+    return room
+
+
+def player_play(*, room: Room, actor: Actor) -> Room:
+    """Resume the current song, or start the next one when nothing is playing."""
+    require_host(actor)
+    now = timezone.now()
+    with transaction.atomic():
+        room = _lock(room)
+        snapshot = RoomSnapshot(room)
+        if snapshot.current() is None:
+            up = snapshot.next_up()
+            if up is None:
+                raise Conflict("There is no ready song in the queue to play.")
+            _start(room, snapshot, up, now)
+            _bump(room, *PLAYER_FIELDS)
+            _publish_all(room)
+            return room
+        if room.paused:
+            room.paused, room.position_at = False, now
+        _bump(room, *PLAYER_FIELDS)
+        events.player_state(RoomSnapshot(room))
+    return room
+
+
+def player_pause(*, room: Room, actor: Actor) -> Room:
+    require_host(actor)
+    now = timezone.now()
+    with transaction.atomic():
+        room = _lock(room)
+        if not QueueEntry.objects.filter(room=room, status=S.PLAYING).exists():
+            raise Conflict("Nothing is playing to pause.")
+        if not room.paused:
+            room.position, room.paused, room.position_at = room.position_now(now), True, now
+        _bump(room, *PLAYER_FIELDS)
+        events.player_state(RoomSnapshot(room))
+    return room
+
+
+def player_seek(*, room: Room, actor: Actor, position: float) -> Room:
+    require_host(actor)
+    if not math.isfinite(position) or position < 0:
+        raise ApplicationError("position must be 0 or more seconds.", extra={"position": str(position)})
+    now = timezone.now()
+    with transaction.atomic():
+        room = _lock(room)
+        current = QueueEntry.objects.select_related("song").filter(room=room, status=S.PLAYING).first()
+        if current is None:
+            raise Conflict("Nothing is playing to seek in.")
+        if current.song.duration:
+            position = min(position, current.song.duration)
+        room.position, room.position_at = float(position), now
+        _bump(room, *PLAYER_FIELDS)
+        events.player_state(RoomSnapshot(room))
+    return room
+
+
+PLAYER_ACTIONS = ("next", "skip", "previous", "pause", "play", "seek")
+
+
+def player_control(
+    *, room: Room, actor: Actor, action: str, position: float | None = None, expected_entry: int | None = None
+) -> Room:
+    """One entry point for the player's buttons (the API's POST /player)."""
+    if action == "next":
+        return player_next(room=room, actor=actor, expected_entry=expected_entry)
+    if action == "skip":
+        return player_skip(room=room, actor=actor, expected_entry=expected_entry)
+    if action == "previous":
+        return player_previous(room=room, actor=actor)
+    if action == "pause":
+        return player_pause(room=room, actor=actor)
+    if action == "play":
+        return player_play(room=room, actor=actor)
+    if action == "seek":
+        if position is None:
+            raise ApplicationError("seek needs a position in seconds.", extra={"fields": {"position": ["required"]}})
+        return player_seek(room=room, actor=actor, position=position)
+    raise ApplicationError(f"action must be one of: {', '.join(PLAYER_ACTIONS)}.", extra={"action": action})

@@ -1,0 +1,157 @@
+"""/ws/rooms/<code>/: members only; the first message is the whole room, then every change."""
+
+import asyncio
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.test import Client
+
+from karaoke_site.asgi import application
+from queue_app import services
+from queue_app.access import actor_for
+from queue_app.models import Room
+from songs.models import Song
+from tests.conftest import session_cookies
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def communicator(code: str, cookies: dict[str, str] | None = None, query: str = "") -> WebsocketCommunicator:
+    headers = [(b"host", b"testserver"), (b"origin", b"http://testserver")]
+    if cookies:
+        headers.append((b"cookie", "; ".join(f"{k}={v}" for k, v in cookies.items()).encode()))
+    return WebsocketCommunicator(application, f"/ws/rooms/{code}/{query}", headers=headers)
+
+
+@pytest.fixture
+def host(django_user_model):
+    return django_user_model.objects.create_user(username="carol", password="x" * 12, display_name="Carol", is_host=True)
+
+
+@pytest.fixture
+def room(host):
+    return services.room_create(owner=host, name="Friday")
+
+
+def ready_song(title="Song") -> Song:
+    return Song.objects.create(title=title, source=Song.Source.UPLOAD, status=Song.Status.READY, duration=180)
+
+
+def guest_cookies(room, name="Gus") -> dict[str, str]:
+    """A guest who joined from a browser: the session cookie is all they have."""
+    client = Client()
+    response = client.post(f"/api/rooms/{room.code}/join", {"display_name": name}, content_type="application/json")
+    assert response.status_code == 201
+    return {settings.SESSION_COOKIE_NAME: client.cookies[settings.SESSION_COOKIE_NAME].value}
+
+
+async def connect(ws) -> tuple[bool, int | None]:
+    connected, code = await ws.connect()
+    if not connected:
+        await ws.disconnect()
+    return connected, code
+
+
+@pytest.mark.parametrize("who", ["anonymous", "stranger"])
+def test_a_non_member_is_turned_away(room, django_user_model, who):
+    cookies = None
+    if who == "stranger":
+        cookies = session_cookies(django_user_model.objects.create_user(username="dave", password="x" * 12))
+
+    async def scenario():
+        return await connect(communicator(room.code, cookies))
+
+    assert asyncio.run(scenario()) == (False, 4403)
+
+
+def test_an_unknown_room_is_4404(host):
+    cookies = session_cookies(host)
+
+    async def scenario():
+        return await connect(communicator("ZZZZZ", cookies))
+
+    assert asyncio.run(scenario()) == (False, 4404)
+
+
+def test_the_host_gets_the_whole_room_first(room, host):
+    gus = services.singer_join(room=room, display_name="Gus")[0]
+    services.queue_add(room=room, actor=actor_for(room, token=gus.token), song=ready_song("First"))
+    cookies = session_cookies(host)
+
+    async def scenario():
+        ws = communicator(room.code, cookies)
+        connected, _ = await ws.connect()
+        assert connected
+        message = await ws.receive_json_from(timeout=5)
+        await ws.disconnect()
+        return message
+
+    state = asyncio.run(scenario())
+    assert state["type"] == "state" and state["room"]["code"] == room.code
+    assert [item["song"]["title"] for item in state["queue"]] == ["First"]
+    assert state["player"]["entry"] is None and state["player"]["up_next"]["song"]["title"] == "First"
+    assert state["version"] == Room.objects.get(pk=room.pk).version
+
+
+def test_a_guest_watches_with_their_session_and_sees_every_event(room, host):
+    cookies = guest_cookies(room)
+    song = ready_song("Hello")
+
+    def add_and_play():
+        singer = room.singers.get(display_name="Gus")
+        services.queue_add(room=room, actor=actor_for(room, token=singer.token), song=song)
+        host_actor = actor_for(room, user=host)
+        services.player_play(room=room, actor=host_actor)
+        services.player_pause(room=room, actor=host_actor)
+        services.room_update(room=room, actor=host_actor, name="Saturday")
+
+    async def scenario():
+        ws = communicator(room.code, cookies)
+        connected, _ = await ws.connect()
+        assert connected
+        received = [await ws.receive_json_from(timeout=5)]
+        await database_sync_to_async(add_and_play)()
+        for _ in range(6):
+            received.append(await ws.receive_json_from(timeout=5))
+        assert await ws.receive_nothing(timeout=0.3)
+        await ws.disconnect()
+        return received
+
+    messages = asyncio.run(scenario())
+    assert [m["type"] for m in messages] == [
+        "state", "queue.changed", "player.state", "queue.changed", "player.state", "player.state", "room.changed",
+    ]
+    assert messages[1]["queue"][0]["song"]["title"] == "Hello"
+    assert messages[4]["player"]["entry"]["song"]["title"] == "Hello" and messages[4]["player"]["paused"] is False
+    assert messages[5]["player"]["paused"] is True
+    assert messages[6]["settings"]["name"] == "Saturday"
+    versions = [m["version"] for m in messages]
+    assert versions == sorted(versions)
+
+
+def test_an_api_client_watches_with_its_token(room):
+    singer = services.singer_join(room=room, display_name="Bot")[0]
+
+    async def scenario():
+        return await connect(communicator(room.code, query=f"?token={singer.token}"))
+
+    assert asyncio.run(scenario())[0] is True
+
+
+def test_a_reconnect_gets_the_state_it_missed(room, host):
+    cookies = session_cookies(host)
+    gus = services.singer_join(room=room, display_name="Gus")[0]
+
+    async def first_state():
+        ws = communicator(room.code, cookies)
+        await ws.connect()
+        message = await ws.receive_json_from(timeout=5)
+        await ws.disconnect()
+        return message
+
+    before = asyncio.run(first_state())
+    services.queue_add(room=room, actor=actor_for(room, token=gus.token), song=ready_song("Missed"))
+    after = asyncio.run(first_state())
+    assert before["queue"] == [] and [item["song"]["title"] for item in after["queue"]] == ["Missed"]
