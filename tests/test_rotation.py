@@ -363,6 +363,56 @@ def test_it_counts_a_pinned_song_as_its_singers_turn() -> None:
     assert party.queue() == ["B1", "A1", "B2"]
 
 
+def test_it_lets_the_others_catch_up_on_a_round_a_pinned_song_was_pulled_from() -> None:
+    party = party_of("A", "B")
+    party.add("A")
+    party.add("A")
+    assert party.play() == "A1"  # round 0
+    party.move("A2", 0)  # A's round-1 song, pulled forward
+    party.add("B")
+    party.add("B")
+    assert party.queue() == ["A2", "B1", "B2"]
+    assert party.play() == "A2"
+    party.add("A")
+    # B sings rounds 0 and 1 before A's round 2: A2 already was A's round-1 song.
+    assert party.queue() == ["B1", "B2", "A3"]
+
+
+def test_it_keeps_a_pin_ahead_of_someone_who_starts_waiting_after_it() -> None:
+    party = party_of("A", "B")
+    party.add("A")
+    party.add("A")
+    party.move("A2", 1)
+    party.add("B")
+    # The host said A2 goes second; B starting to wait does not undo that.
+    assert party.queue() == ["A1", "A2", "B1"]
+    assert party.play_all() == ["A1", "A2", "B1"]
+
+
+def test_it_lays_out_a_song_behind_its_singers_pins_at_their_next_turn() -> None:
+    party = party_of("A", "B")
+    party.add("A")
+    assert party.play() == "A1"  # round 0
+    for _ in range(3):
+        party.add("A", ready=False)
+    for _ in range(3):
+        party.add("B")
+    party.move("A2", 0)
+    party.move("A3", 1)
+    # A pinned song uses its singer's turn: A2 and A3 take A's rounds 1 and 2, so A4 is
+    # A's round-3 song. Laid out as if the pins sing first, the rotation is in round 2
+    # when B1 (B's round 0) comes, so B's next turn is round 2 (no banking): B2 before
+    # A4, B3 after.
+    assert party.queue() == ["A2", "A3", "B1", "B2", "A4", "B3"]
+    # But the pins are still processing, so B1 passes them and sings in round 0 after
+    # all. B2 is B's round 1 and B3 its round 2, both ahead of A4 (round 3): A4 goes
+    # back one place, and that is the fair order (A has sung A1; B has sung B1). A4
+    # never held A's turn; the pinned A2 does, and keeps its place.
+    assert party.play() == "B1"
+    assert party.queue() == ["A2", "A3", "B2", "B3", "A4"]
+    assert rotation.next_up(party.order()) == party.entries[party.id_of("B2")]
+
+
 def test_it_keeps_the_list_the_host_dragged_when_moving_among_other_pins() -> None:
     party = party_of("A", "B", "C", "D", "E")
     for name in "ABCDE":
@@ -548,6 +598,10 @@ class Night(RuleBasedStateMachine):
         # Singers who had a song processing since they last sang: they may hold an owed
         # turn from an earlier round, sung late and on top, so their window waits.
         self.owed: set[int] = set()
+        # Singers left waiting when a pinned song started. A pin may pull a song forward
+        # from a later round (it uses its singer's turn there) and the cursor follows it,
+        # so they may hold a turn from the round before, sung late and on top. Owed too.
+        self.passed_by_pin: set[int] = set()
         self.ever_pinned = False
         self.ever_not_ready = False
         self.clean = False
@@ -605,7 +659,10 @@ class Night(RuleBasedStateMachine):
             # adding a song never reorders the songs already queued
             assert [e.id for e in after if e.id != entry_id] == [e.id for e in before]
         if entering:
-            self.entering[singer_id] = len(self.party.starts)
+            # Not while a pin is queued (the host's order is kept, whoever starts waiting)
+            # or someone holds a turn from before a pinned song (see passed_by_pin).
+            if not self._pinned() and not self.passed_by_pin:
+                self.entering[singer_id] = len(self.party.starts)
             self._check_entering_place(singer_id, entry_id, after)
         self._update_steadiness()
         self.waited[entry_id] = 0
@@ -686,10 +743,11 @@ class Night(RuleBasedStateMachine):
     @rule()
     def play(self) -> None:
         before = self.party.order()
+        pinned_ids = {e.id for e in before if e.pinned_position is not None}
         not_ready_ahead = {
             e.id: {later.id for later in before[i + 1 :]}
             for i, e in enumerate(before)
-            if not e.ready and e.pinned_position is None and self._holds_turn(e, before)
+            if not e.ready and self._holds_turn(e, before)
         }
         label = self.party.play()
         after = [e.id for e in self.party.order()]
@@ -699,9 +757,9 @@ class Night(RuleBasedStateMachine):
         singer_now = self.party.current().singer_id if self.party.current() else None
         for entry_id, behind in not_ready_ahead.items():
             # Passed over, not pushed back: still ahead of everything it was ahead of.
-            # (Only the song holding its singer's turn; their later songs follow the
-            # singer's turns, or waiting would earn extra songs. And not if the host
-            # pinned another song of that singer, which just used the turn.)
+            # (Only the song holding its singer's turn, see _holds_turn; their later songs
+            # follow the singer's turns, or waiting would earn extra songs. And not if the
+            # host pinned another song of that singer, which just used the turn.)
             if self.party.entries[entry_id].singer_id == singer_now:
                 continue
             place = after.index(entry_id)
@@ -711,13 +769,29 @@ class Night(RuleBasedStateMachine):
         self._check_steady_turns()
         self._check_nobody_starves()
         self._check_entering()
-        self.owed.discard(self.party.starts[-1][1])
+        started_id, started_singer = self.party.starts[-1]
+        self.owed.discard(started_singer)
+        self.passed_by_pin.discard(started_singer)
+        if started_id in pinned_ids:
+            others = {e.singer_id for e in self.party.waiting()} - {started_singer}
+            self.passed_by_pin |= others
+            self.owed |= others
         self._update_steadiness()
 
     @staticmethod
     def _holds_turn(entry: Entry, queue: list[Entry]) -> bool:
-        own = [e for e in queue if e.singer_id == entry.singer_id and e.pinned_position is None]
-        return own[0] == entry
+        """Whether the entry holds its singer's turn: unpinned, and their first in the queue.
+
+        Not their first unpinned one behind a pinned song of theirs: a pinned song uses
+        its singer's turn like any other (the docstring of rotation), so the pinned one
+        holds the turn and this one is only laid out at a later turn of theirs, as if
+        the pins had sung first. While the pins still process, a ready song that passes
+        them sings in the round it really is, and this one may rightly go back behind
+        that singer's next song; see
+        test_it_lays_out_a_song_behind_its_singers_pins_at_their_next_turn.
+        """
+        ahead = queue[: queue.index(entry)]
+        return entry.pinned_position is None and all(e.singer_id != entry.singer_id for e in ahead)
 
     def _steady_singers(self) -> set[int]:
         steady = set()
@@ -729,6 +803,7 @@ class Night(RuleBasedStateMachine):
 
     def _update_steadiness(self) -> None:
         waiting = {e.singer_id for e in self.party.waiting()}
+        self.passed_by_pin &= waiting
         self.entering = {s: i for s, i in self.entering.items() if s in waiting}
         self.owed |= {e.singer_id for e in self.party.waiting() if not e.ready}
         steady = set() if self._pinned() else self._steady_singers() - self.owed
