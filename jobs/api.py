@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 from jobs import services
 from jobs.models import Job, JobLog
 from jobs.stats import job_stats
+from karaoke_site.api import filter_by_choices
 from karaoke_site.errors import ApplicationError
 
 
@@ -56,12 +57,7 @@ class JobListApi(generics.ListAPIView):
     def get_queryset(self):
         jobs = Job.objects.select_related("song").order_by("-created_at")
         params = self.request.query_params
-        for name, choices in (("status", Job.Status.values), ("kind", Job.Kind.values)):
-            value = params.get(name)
-            if value:
-                if value not in choices:
-                    raise ApplicationError(f"{name} must be one of: {', '.join(choices)}.", extra={name: value})
-                jobs = jobs.filter(**{name: value})
+        jobs = filter_by_choices(jobs, params, {"status": Job.Status.values, "kind": Job.Kind.values})
         if params.get("song"):
             try:
                 jobs = jobs.filter(song_id=serializers.UUIDField().to_internal_value(params["song"]))

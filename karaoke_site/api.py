@@ -26,6 +26,22 @@ def _first_message(detail) -> str:
     return str(detail)
 
 
+def filter_by_choices(queryset, params, choices: dict[str, list[str]]):
+    """Filter a list endpoint by `?name=value` for each named choice field.
+
+    An unknown value is the client's mistake: a 400 naming the allowed ones,
+    not an empty list that looks like "no results".
+    """
+    for name, allowed in choices.items():
+        value = params.get(name)
+        if not value:
+            continue
+        if value not in allowed:
+            raise ApplicationError(f"{name} must be one of: {', '.join(allowed)}.", extra={name: value})
+        queryset = queryset.filter(**{name: value})
+    return queryset
+
+
 def exception_handler(exc, context):
     if isinstance(exc, ApplicationError):
         return Response({"message": exc.message, "extra": exc.extra}, status=exc.status_code)

@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 
 from jobs.models import Job
 from jobs.services import song_reprocess
+from karaoke_site.api import filter_by_choices
 from karaoke_site.errors import ApplicationError
 from songs import selectors, services
 from songs.errors import AdapterError
@@ -169,13 +170,7 @@ class SongListApi(generics.ListAPIView):
         songs = _songs()
         wants_deleted = params.get("deleted") in ("true", "1") and self.request.user.is_staff
         songs = songs.filter(deleted_at__isnull=not wants_deleted)
-        for name, choices in (("status", Song.Status.values), ("source", Song.Source.values)):
-            value = params.get(name)
-            if value:
-                if value not in choices:
-                    raise ApplicationError(f"{name} must be one of: {', '.join(choices)}.", extra={name: value})
-                songs = songs.filter(**{name: value})
-        return songs
+        return filter_by_choices(songs, params, {"status": Song.Status.values, "source": Song.Source.values})
 
 
 class SongDetailApi(APIView):

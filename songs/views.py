@@ -166,10 +166,11 @@ def song_upload(request):
     return _added(request, result, form="upload")
 
 
-def _song_action(request, song_id, action, *, done: str):
+def _song_action(request, song_id, action, *, done: str, removes_row: bool = False):
     song = _get_song(request, song_id)
     if song is None:
         return HttpResponse("", status=404)
+    name = str(song)  # taken first: a hard delete leaves nothing to name
     try:
         action(song)
     except ApplicationError as exc:
@@ -178,8 +179,11 @@ def _song_action(request, song_id, action, *, done: str):
             return redirect("songs:library")
         return _render_row(request, song_id, error=exc.message, status=exc.status_code)
     if not request.htmx:
-        messages.success(request, done.format(song=song))
+        messages.success(request, done.format(song=name))
         return redirect("songs:library")
+    if removes_row:
+        # The row's outerHTML becomes nothing.
+        return HttpResponse("")
     return _render_row(request, song_id)
 
 
@@ -211,19 +215,7 @@ def song_reprocess(request, song_id):
 @require_POST
 @staff_required
 def song_hard_delete(request, song_id):
-    song = _get_song(request, song_id)
-    if song is None:
-        return HttpResponse("", status=404)
-    name = str(song)
-    try:
-        services.song_hard_delete(song=song)
-    except ApplicationError as exc:
-        if not request.htmx:
-            messages.error(request, exc.message)
-            return redirect("songs:library")
-        return _render_row(request, song_id, error=exc.message, status=exc.status_code)
-    if not request.htmx:
-        messages.success(request, f"{name} was deleted for good.")
-        return redirect("songs:library")
-    # The row's outerHTML becomes nothing.
-    return HttpResponse("")
+    return _song_action(
+        request, song_id, lambda song: services.song_hard_delete(song=song),
+        done="{song} was deleted for good.", removes_row=True,
+    )

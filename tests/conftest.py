@@ -321,6 +321,14 @@ def internet():
 
 
 @pytest.fixture
+def host(staff_user) -> Client:
+    """A browser-like client signed in as staff (Alice), for the pages."""
+    client = Client()
+    client.force_login(staff_user)
+    return client
+
+
+@pytest.fixture
 def key() -> str:
     """A Redis key prefix of this test's own."""
     import uuid

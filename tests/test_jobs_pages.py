@@ -16,15 +16,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
-
-
-@pytest.fixture
-def host(staff_user) -> Client:
-    client = Client()
-    client.force_login(staff_user)
-    return client
-
-
 def import_job(video_id: str) -> Job:
     return song_services.song_import_url(url=f"https://www.youtube.com/watch?v={video_id}").job
 

@@ -20,15 +20,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
-
-
-@pytest.fixture
-def host(staff_user) -> Client:
-    client = Client()
-    client.force_login(staff_user)
-    return client
-
-
 def make_song(title="", artist="", *, status=Song.Status.READY, source=Song.Source.URL, deleted=False, **fields):
     n = Song.objects.count()
     return Song.objects.create(
