@@ -12,6 +12,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("library/", include("songs.urls")),
     path("jobs/", include("jobs.urls")),
+    path("rooms/", include("queue_app.urls")),
     path("api/", views.api_root, name="api-root"),
     path("api/", include("karaoke_site.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
