@@ -1,9 +1,12 @@
 """Small process helpers shared by the supervisor, the embedded Redis and the tests."""
 
 import ctypes
+import ipaddress
 import signal
 import socket
 import time
+
+import psutil
 
 _PR_SET_PDEATHSIG = 1
 
@@ -36,3 +39,24 @@ def wait_for_port(host: str, port: int, timeout: float, alive=lambda: True) -> b
         except OSError:
             time.sleep(0.1)
     return False
+
+
+def lan_addresses() -> list[str]:
+    """This machine's IPv4 addresses that other machines on the network can reach.
+
+    Read from the interfaces (no traffic): up, not loopback, not link-local; private
+    addresses first (a phone on the Wi-Fi reaches those), in the interfaces' order.
+    """
+    stats = psutil.net_if_stats()
+    found = []
+    for name, addresses in psutil.net_if_addrs().items():
+        if name in stats and not stats[name].isup:
+            continue
+        for address in addresses:
+            if address.family != socket.AF_INET:
+                continue
+            ip = ipaddress.ip_address(address.address)
+            if ip.is_loopback or ip.is_link_local or ip.is_unspecified:
+                continue
+            found.append(ip)
+    return [str(ip) for ip in sorted(found, key=lambda ip: not ip.is_private)]

@@ -17,11 +17,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psutil
 from django.conf import settings
 
 from karaoke_site import embedded
-from karaoke_site.procs import die_with_parent, wait_for_port
+from karaoke_site.procs import die_with_parent, lan_addresses, wait_for_port
 
 logger = logging.getLogger("encore.serve")
 
@@ -95,12 +94,7 @@ def network_urls(host: str, port: int) -> list[str]:
     """The addresses phones on the same network can use (read locally, no traffic)."""
     if host not in ("0.0.0.0", "::"):
         return [f"http://{host}:{port}/"]
-    urls = [f"http://127.0.0.1:{port}/"]
-    for addresses in psutil.net_if_addrs().values():
-        for address in addresses:
-            if address.family.name == "AF_INET" and not address.address.startswith("127."):
-                urls.append(f"http://{address.address}:{port}/")
-    return urls
+    return [f"http://127.0.0.1:{port}/", *(f"http://{address}:{port}/" for address in lan_addresses())]
 
 
 class Supervisor:
