@@ -8,4 +8,5 @@ from queue_app import consumers as room_consumers
 websocket_urlpatterns = [
     path("ws/jobs/", job_consumers.JobsJsonConsumer.as_asgi()),
     path("ws/rooms/<str:code>/", room_consumers.RoomJsonConsumer.as_asgi()),
+    path("ws/rooms/<str:code>/html/", room_consumers.RoomHtmlConsumer.as_asgi()),
 ]

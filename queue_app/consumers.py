@@ -3,11 +3,35 @@
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 
 from karaoke_site.errors import NotFound
-from queue_app import access, selectors
+from queue_app import access, fragments, selectors
 from queue_app.events import room_group
+
+
+def _query(scope) -> dict[str, str]:
+    return {name: values[0] for name, values in parse_qs(scope.get("query_string", b"").decode()).items()}
+
+
+@database_sync_to_async
+def _room(code):
+    try:
+        return selectors.room_get(code=code)
+    except NotFound:
+        return None
+
+
+@database_sync_to_async
+def _actor(scope, room) -> access.Actor:
+    token = _query(scope).get("token") or access.session_token(scope.get("session"), room)
+    return access.actor_for(room, user=scope.get("user"), token=token)
+
+
+@database_sync_to_async
+def _state(room) -> dict:
+    room.refresh_from_db()
+    return selectors.room_state(room=room)
 
 
 class RoomJsonConsumer(AsyncJsonWebsocketConsumer):
@@ -20,39 +44,21 @@ class RoomJsonConsumer(AsyncJsonWebsocketConsumer):
 
     async def connect(self):
         self.group = None
-        room = await self._room(self.scope["url_route"]["kwargs"]["code"])
+        room = await _room(self.scope["url_route"]["kwargs"]["code"])
         if room is None:
             await self.close(code=4404)
             return
-        if not await self._may_watch(room):
+        if not (await _actor(self.scope, room)).is_member:
             await self.close(code=4403)
             return
         self.group = room_group(room.code)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
-        await self.send_json(await self._state(room))
+        await self.send_json(await _state(room))
 
     async def disconnect(self, code):
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
-
-    @database_sync_to_async
-    def _room(self, code):
-        try:
-            return selectors.room_get(code=code)
-        except NotFound:
-            return None
-
-    @database_sync_to_async
-    def _may_watch(self, room) -> bool:
-        query = parse_qs(self.scope.get("query_string", b"").decode())
-        token = (query.get("token") or [""])[0] or access.session_token(self.scope.get("session"), room)
-        return access.actor_for(room, user=self.scope.get("user"), token=token).is_member
-
-    @database_sync_to_async
-    def _state(self, room) -> dict:
-        room.refresh_from_db()
-        return selectors.room_state(room=room)
 
     # One handler per event type; each forwards the event as it is.
     async def queue_changed(self, event):
@@ -63,3 +69,44 @@ class RoomJsonConsumer(AsyncJsonWebsocketConsumer):
 
     async def room_changed(self, event):
         await self.send_json(event)
+
+
+class RoomHtmlConsumer(AsyncWebsocketConsumer):
+    """`/ws/rooms/<code>/html/`: the pages' fragments, swapped by id (htmx ws extension).
+
+    The same watchers and close codes as RoomJsonConsumer. `?view=host` (the host's
+    page, for the host only) gets the host's queue with its handles and buttons; a
+    singer also gets their own "My songs". Everything is rendered from the events'
+    payloads (queue_app.fragments), so no watcher costs a query per event.
+    """
+
+    async def connect(self):
+        self.group = None
+        room = await _room(self.scope["url_route"]["kwargs"]["code"])
+        if room is None:
+            await self.close(code=4404)
+            return
+        actor = await _actor(self.scope, room)
+        if not actor.is_member:
+            await self.close(code=4403)
+            return
+        self.host_view = actor.is_host and _query(self.scope).get("view") == "host"
+        self.singer_id = actor.singer.pk if actor.singer is not None else None
+        self.group = room_group(room.code)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        state = await _state(room)
+        await self.send(text_data=fragments.state_html(state, host=self.host_view, singer_id=self.singer_id))
+
+    async def disconnect(self, code):
+        if self.group:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def queue_changed(self, event):
+        await self.send(text_data=fragments.queue_changed_html(event, host=self.host_view, singer_id=self.singer_id))
+
+    async def player_state(self, event):
+        await self.send(text_data=fragments.player_state_html(event))
+
+    async def room_changed(self, event):
+        await self.send(text_data=fragments.room_changed_html(event))

@@ -27,6 +27,16 @@ def room_get(*, code: str) -> Room:
     return room
 
 
+def rooms_run_by(*, user) -> list[Room]:
+    """The rooms a host runs (their own; staff: every room), the newest first."""
+    if user is None or not user.is_authenticated or not getattr(user, "can_host", False):
+        return []
+    rooms = Room.objects.select_related("owner")
+    if not user.is_staff:
+        rooms = rooms.filter(owner=user)
+    return list(rooms.order_by("-created_at", "-pk"))
+
+
 # --- the rotation's inputs ---------------------------------------------------------------
 
 

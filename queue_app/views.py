@@ -3,22 +3,489 @@ and the TV. Reads through queue_app.selectors, writes through queue_app.services
 asking through queue_app.access; refusals are shown where the user acted, with their 4xx.
 """
 
-from django.http import Http404
+import uuid
+from functools import wraps
+from urllib.parse import urlsplit, urlunsplit
+
+import segno
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from karaoke_site.errors import ApplicationError, NotFound
+from karaoke_site.procs import lan_addresses
+from queue_app import access, fragments, selectors, services
+from queue_app.models import Room
+from songs import selectors as song_selectors
+from songs.models import Song
+
+MAX_ID = 2**63 - 1  # larger ids would overflow the database's integer, not just miss
+SEARCH_LIMIT = 30
+LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
 
 # --- singers and hosts ---------------------------------------------------------------------
 
 
+def _form_error(form: forms.Form) -> str:
+    """A bound, invalid form's errors as one sentence for the inline message."""
+    parts = []
+    for field, errors in form.errors.items():
+        label = form.fields[field].label or field.replace("_", " ") if field in form.fields else ""
+        parts.append(f"{label.capitalize()}: {' '.join(errors)}" if label else " ".join(errors))
+    return " ".join(parts)
+
+
+def _room_or_none(code: str) -> Room | None:
+    try:
+        return selectors.room_get(code=code)
+    except NotFound:
+        return None
+
+
+def render_to_error(message: str, status: int) -> HttpResponse:
+    """A refusal as the small fragment an HTMX request swaps where the user acted."""
+    return HttpResponse(format_html('<p class="error" role="alert">{}</p>', message), status=status)
+
+
+# --- /rooms/: join with a code, a host's rooms, open a room ---------------------------------
+
+
+class JoinCodeForm(forms.Form):
+    code = forms.CharField(max_length=8, label="Room code")
+
+
+class RoomCreateForm(forms.Form):
+    name = forms.CharField(max_length=100, required=False, label="Name")
+    password = forms.CharField(
+        max_length=128, required=False, strip=False, label="Password (optional)", widget=forms.PasswordInput
+    )
+    rotation_mode = forms.ChoiceField(choices=Room.RotationMode.choices, initial=Room.RotationMode.FAIR, label="Rotation")
+    max_waiting_per_singer = forms.IntegerField(
+        min_value=1, max_value=100, required=False, initial=3, label="Songs waiting per singer (empty: no limit)"
+    )
+
+
+def _rooms_page(request, *, status: int = 200, code_error: str = "", create_form=None, create_error: str = ""):
+    context = {
+        "code_form": JoinCodeForm(request.GET or None) if not code_error else JoinCodeForm(request.GET),
+        "code_error": code_error,
+        "rooms": selectors.rooms_run_by(user=request.user),
+        "can_host": getattr(request.user, "can_host", False),
+        "create_form": create_form or RoomCreateForm(),
+        "create_error": create_error,
+    }
+    return render(request, "queue_app/rooms.html", context, status=status)
+
+
+@require_http_methods(["GET", "POST"])
 def room_list(request):
-    raise Http404("not built yet")
+    """Everyone: join with a code (any case). Hosts: their rooms (staff: all) and a new one."""
+    if request.method == "POST":
+        return _room_create(request)
+    code = request.GET.get("code")
+    if code is None:
+        return _rooms_page(request)
+    code = selectors.normalize_code(code)
+    if not code:
+        return _rooms_page(request, status=400, code_error="Type the room's code first.")
+    room = _room_or_none(code) if len(code) <= 8 else None
+    if room is None:
+        return _rooms_page(request, status=404, code_error=f"There is no room with the code {code}. Check the code on the TV.")
+    return redirect("rooms:singer", code=room.code)
 
 
+def _room_create(request):
+    if not getattr(request.user, "can_host", False):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        return render(request, "queue_app/forbidden.html", {"reason": "Only hosts can open a room."}, status=403)
+    form = RoomCreateForm(request.POST)
+    if not form.is_valid():
+        return _rooms_page(request, status=400, create_form=form, create_error=_form_error(form))
+    try:
+        room = services.room_create(owner=request.user, **form.cleaned_data)
+    except ApplicationError as exc:
+        return _rooms_page(request, status=exc.status_code, create_form=form, create_error=exc.message)
+    messages.success(request, f"{room.name} is open: singers join with the code {room.code}.")
+    return redirect("rooms:host", code=room.code)
+
+
+# --- /rooms/<code>/: the singer's page --------------------------------------------------------
+
+
+class JoinForm(forms.Form):
+    display_name = forms.CharField(max_length=80, required=False, label="Your name")
+    password = forms.CharField(max_length=128, required=False, strip=False, label="Room password",
+                               widget=forms.PasswordInput)
+
+
+def _no_such_room(request, code: str):
+    if request.htmx:
+        return render_to_error(f"There is no room with the code {selectors.normalize_code(code)}.", 404)
+    return _rooms_page(request, status=404, code_error=f"There is no room with the code {selectors.normalize_code(code)}.")
+
+
+def _singer_context(request, room: Room, actor: access.Actor, **extra) -> dict:
+    state = selectors.room_state(room=room)
+    singer_id = actor.singer.pk if actor.singer is not None else None
+    query = request.GET.get("q", "")[:200]
+    return {
+        "room": state["room"], "code": room.code, "version": state["version"],
+        "queue": state["queue"], "player": state["player"],
+        "mine": fragments.my_entries(state["queue"], singer_id),
+        "actor": actor, "singer": actor.singer, "q": query,
+        "hits": song_selectors.song_search_for_singers(query=query, limit=SEARCH_LIMIT),
+        "ws_url": reverse("rooms:singer", args=[room.code]).replace("/rooms/", "/ws/rooms/", 1) + "html/",
+        **extra,
+    }
+
+
+def _join_page(request, room: Room, actor: access.Actor, *, status: int = 200, error: str = "", form=None):
+    context = {
+        "room": selectors.room_payload(room), "code": room.code, "actor": actor,
+        "form": form or JoinForm(), "error": error,
+        "needs_password": room.has_password and not actor.is_host,
+    }
+    return render(request, "queue_app/join.html", context, status=status)
+
+
+@require_GET
 def room_singer(request, code):
-    raise Http404("not built yet")
+    """Where the QR code lands: the join form, or (a singer) the room from their phone."""
+    room = _room_or_none(code)
+    if room is None:
+        return _no_such_room(request, code)
+    if room.code != code:
+        return redirect("rooms:singer", code=room.code)
+    actor = access.actor_from_request(room, request)
+    if actor.singer is None:
+        return _join_page(request, room, actor)
+    return render(request, "queue_app/singer.html", _singer_context(request, room, actor))
 
 
-def room_host(request, code):
-    raise Http404("not built yet")
+@require_POST
+def room_join(request, code):
+    room = _room_or_none(code)
+    if room is None:
+        return _no_such_room(request, code)
+    actor = access.actor_from_request(room, request)
+    form = JoinForm(request.POST)
+    if not form.is_valid():
+        return _join_page(request, room, actor, status=400, error=_form_error(form), form=form)
+    try:
+        singer, _created = services.singer_join(
+            room=room, user=request.user, token=access.session_token(request.session, room), **form.cleaned_data
+        )
+    except ApplicationError as exc:
+        return _join_page(request, room, actor, status=exc.status_code, error=exc.message, form=form)
+    access.remember_singer(request.session, singer)
+    return redirect("rooms:singer", code=room.code)
+
+
+@require_POST
+def room_leave(request, code):
+    room = _room_or_none(code)
+    if room is None:
+        return _no_such_room(request, code)
+    actor = access.actor_from_request(room, request)
+    if actor.singer is None:
+        return _join_page(request, room, actor, status=403, error="You are not singing in this room.")
+    services.singer_leave(singer=actor.singer)
+    access.forget_singer(request.session, room)
+    messages.info(request, f"You left {room.name}. Your waiting songs were taken out of the queue.")
+    return redirect("rooms:singer", code=room.code)
+
+
+def singer_action(view):
+    """Actions of the singer's page: the room (404), and a singer of it (403 otherwise)."""
+
+    @wraps(view)
+    def wrapper(request, code, *args, **kwargs):
+        room = _room_or_none(code)
+        if room is None:
+            return _no_such_room(request, code)
+        actor = access.actor_from_request(room, request)
+        if actor.singer is None:
+            message = "Join the room as a singer first." if actor.is_host else "Join the room first."
+            if request.htmx:
+                return render_to_error(message, 403)
+            return _join_page(request, room, actor, status=403, error=message)
+        return view(request, room, actor, *args, **kwargs)
+
+    return wrapper
+
+
+@require_GET
+@singer_action
+def room_search(request, room, actor):
+    if not request.htmx:
+        return redirect(reverse("rooms:singer", args=[room.code]) + f"?q={request.GET.get('q', '')}")
+    query = request.GET.get("q", "")[:200]
+    hits = song_selectors.song_search_for_singers(query=query, limit=SEARCH_LIMIT)
+    return render(request, "queue_app/partials/_search_results.html", {"code": room.code, "hits": hits, "q": query})
+
+
+def _song_for_queue(value: str) -> Song:
+    try:
+        song = Song.objects.filter(pk=uuid.UUID(value)).first()
+    except ValueError:  # a malformed id is no song either
+        song = None
+    if song is None:
+        raise ApplicationError("There is no such song in the library.", extra={"song": value})
+    return song
+
+
+@require_POST
+@singer_action
+def room_queue_add(request, room, actor):
+    song_id = request.POST.get("song", "")
+    target = {"song_id": song_id}
+    try:
+        song = _song_for_queue(song_id)
+        entry = services.queue_add(room=room, actor=actor, song=song)
+    except ApplicationError as exc:
+        if not request.htmx:
+            return render(request, "queue_app/singer.html",
+                          _singer_context(request, room, actor, page_error=exc.message), status=exc.status_code)
+        return render(request, "queue_app/partials/_add_result.html", {**target, "error": exc.message},
+                      status=exc.status_code)
+    room.refresh_from_db()
+    context = _singer_context(request, room, actor)
+    added = next((item for item in context["queue"] if item["id"] == entry.pk), None)
+    message = f"Added “{song.title or song}”."
+    if added is not None:
+        message += f" You're up in about {added['wait_minutes']} min."
+    if song.status != Song.Status.READY:
+        message += " It is still being prepared: it plays once it is ready."
+    if not request.htmx:
+        messages.success(request, message)
+        return redirect("rooms:singer", code=room.code)
+    return render(request, "queue_app/partials/_added.html", {**context, **target, "message": message}, status=201)
+
+
+def _entry_id(value) -> int:
+    if not 0 < int(value) <= MAX_ID:
+        raise NotFound("There is no such entry in this room's queue.", extra={"entry": value})
+    return int(value)
+
+
+@require_POST
+@singer_action
+def room_queue_remove(request, room, actor, entry_id):
+    error, status = "", 200
+    try:
+        services.queue_remove(room=room, actor=actor, entry_id=_entry_id(entry_id))
+    except ApplicationError as exc:
+        error, status = exc.message, exc.status_code
+    if not request.htmx:
+        (messages.error if error else messages.success)(request, error or "Removed from the queue.")
+        return redirect("rooms:singer", code=room.code)
+    room.refresh_from_db()
+    context = _singer_context(request, room, actor, error=error)
+    return render(request, "queue_app/partials/_removed.html", context, status=status)
+
+
+# --- /rooms/<code>/host/: the host's console ---------------------------------------------------
+
+
+class RoomSettingsForm(forms.Form):
+    name = forms.CharField(max_length=100, label="Name")
+    is_open = forms.BooleanField(required=False, label="Open to new singers")
+    new_password = forms.CharField(max_length=128, required=False, strip=False, label="New password",
+                                   widget=forms.PasswordInput)
+    remove_password = forms.BooleanField(required=False, label="No password")
+    rotation_mode = forms.ChoiceField(choices=Room.RotationMode.choices, label="Rotation")
+    max_waiting_per_singer = forms.IntegerField(
+        min_value=1, max_value=100, required=False, label="Songs waiting per singer (empty: no limit)"
+    )
+
+    def changes(self) -> dict:
+        data = dict(self.cleaned_data)
+        new_password, remove = data.pop("new_password"), data.pop("remove_password")
+        if remove:
+            data["password"] = ""
+        elif new_password:
+            data["password"] = new_password
+        return data
+
+
+def host_required(view):
+    """The room's host (its owner or staff). Anonymous visitors of the page sign in first;
+    anyone else gets a friendly 403 (the page) or a 403 message (an action)."""
+
+    @wraps(view)
+    def wrapper(request, code, *args, **kwargs):
+        room = _room_or_none(code)
+        if room is None:
+            return _no_such_room(request, code)
+        actor = access.actor_from_request(room, request)
+        if not actor.is_host:
+            if request.method == "GET" and not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            if request.htmx:
+                return render_to_error("Only the room's host can do that.", 403)
+            return render(request, "queue_app/forbidden.html",
+                          {"reason": "Only the room's host can run it.", "room": room}, status=403)
+        return view(request, room, actor, *args, **kwargs)
+
+    return wrapper
+
+
+def join_url(request, room: Room) -> str:
+    """The singer page's absolute address, as a phone on the same network can reach it.
+
+    A host who opened the console on this machine (127.0.0.1, localhost) would give phones
+    an address that means the phone itself: use the machine's LAN address instead (the
+    site must then listen on it: `manage.py serve --host 0.0.0.0`).
+    """
+    url = urlsplit(request.build_absolute_uri(reverse("rooms:singer", args=[room.code])))
+    hostname = (url.hostname or "").lower()
+    if hostname in LOOPBACK_HOSTS or hostname.startswith("127."):
+        lan = lan_addresses()
+        if lan:
+            url = url._replace(netloc=f"{lan[0]}:{url.port}" if url.port else lan[0])
+    return urlunsplit(url)
+
+
+def _qr_svg(url: str) -> str:
+    qr = segno.make(url, error="m")
+    return mark_safe(qr.svg_inline(scale=6, dark="#000", light="#fff", title="Scan to join the party"))  # noqa: S308
+
+
+def _host_context(request, room: Room, actor: access.Actor, **extra) -> dict:
+    state = selectors.room_state(room=room)
+    url = join_url(request, room)
+    return {
+        "room": state["room"], "code": room.code, "version": state["version"],
+        "queue": state["queue"], "player": state["player"], "actor": actor,
+        "join_url": url, "qr_svg": _qr_svg(url),
+        "settings_form": extra.pop("settings_form", None) or RoomSettingsForm(initial=state["room"]),
+        "ws_url": f"/ws/rooms/{room.code}/html/?view=host",
+        **extra,
+    }
+
+
+@require_GET
+@host_required
+def room_host(request, room, actor):
+    if room.code != request.resolver_match.kwargs["code"]:
+        return redirect("rooms:host", code=room.code)
+    return render(request, "queue_app/host.html", _host_context(request, room, actor))
+
+
+def _host_queue_answer(request, room, actor, *, error: str = "", status: int = 200):
+    if not request.htmx:
+        if error:
+            messages.error(request, error)
+        return redirect("rooms:host", code=room.code)
+    room.refresh_from_db()
+    state = selectors.room_state(room=room)
+    context = fragments.queue_context(code=room.code, queue=state["queue"], version=state["version"], error=error)
+    return render(request, "queue_app/partials/_host_queue.html", context, status=status)
+
+
+def _int_field(request, name: str, *, minimum: int = 0, maximum: int = MAX_ID, allow_empty: bool = False):
+    value = request.POST.get(name, "").strip()
+    if value == "" and allow_empty:
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        raise ApplicationError(f"{name} must be a whole number.", extra={"fields": {name: ["invalid"]}}) from None
+    if not minimum <= number <= maximum:
+        raise ApplicationError(f"{name} must be between {minimum} and {maximum}.", extra={"fields": {name: ["range"]}})
+    return number
+
+
+@require_POST
+@host_required
+def host_move(request, room, actor):
+    """A drop of the drag-and-drop list: the entry goes to `position` (0: plays next)."""
+    try:
+        entry_id = _int_field(request, "entry", minimum=1)
+        position = _int_field(request, "position", maximum=10_000)
+        services.queue_move(room=room, actor=actor, entry_id=entry_id, position=position)
+    except ApplicationError as exc:
+        return _host_queue_answer(request, room, actor, error=exc.message, status=exc.status_code)
+    return _host_queue_answer(request, room, actor)
+
+
+@require_POST
+@host_required
+def host_remove(request, room, actor, entry_id):
+    try:
+        services.queue_remove(room=room, actor=actor, entry_id=_entry_id(entry_id))
+    except ApplicationError as exc:
+        return _host_queue_answer(request, room, actor, error=exc.message, status=exc.status_code)
+    return _host_queue_answer(request, room, actor)
+
+
+@require_POST
+@host_required
+def host_unpin(request, room, actor, entry_id):
+    try:
+        services.queue_move(room=room, actor=actor, entry_id=_entry_id(entry_id), position=None)
+    except ApplicationError as exc:
+        return _host_queue_answer(request, room, actor, error=exc.message, status=exc.status_code)
+    return _host_queue_answer(request, room, actor)
+
+
+PLAYER_BUTTONS = {"play": "Playing.", "pause": "Paused.", "next": "On to the next song.",
+                  "skip": "Skipped.", "previous": "Back to the song before."}
+
+
+@require_POST
+@host_required
+def host_player(request, room, actor):
+    action = request.POST.get("action", "")
+    error, status = "", 200
+    if action not in PLAYER_BUTTONS:
+        error, status = f"action must be one of: {', '.join(PLAYER_BUTTONS)}.", 400
+    else:
+        try:
+            services.player_control(room=room, actor=actor, action=action)
+        except ApplicationError as exc:
+            error, status = exc.message, exc.status_code
+    if not request.htmx:
+        (messages.error if error else messages.success)(request, error or PLAYER_BUTTONS[action])
+        return redirect("rooms:host", code=room.code)
+    room.refresh_from_db()
+    state = selectors.room_state(room=room)
+    context = {"code": room.code, "version": state["version"], "queue": state["queue"], "player": state["player"],
+               "error": error, "message": "" if error else PLAYER_BUTTONS[action]}
+    return render(request, "queue_app/partials/_player_result.html", context, status=status)
+
+
+@require_POST
+@host_required
+def host_settings(request, room, actor):
+    form = RoomSettingsForm(request.POST)
+    error, status = "", 200
+    if not form.is_valid():
+        error, status = _form_error(form), 400
+    else:
+        try:
+            room = services.room_update(room=room, actor=actor, **form.changes())
+        except ApplicationError as exc:
+            error, status = exc.message, exc.status_code
+    if not request.htmx:
+        (messages.error if error else messages.success)(request, error or "Settings saved.")
+        return redirect("rooms:host", code=room.code)
+    room.refresh_from_db()
+    payload = selectors.room_payload(room)
+    context = {
+        "code": room.code, "room": payload, "version": room.version, "error": error,
+        "message": "" if error else "Settings saved.",
+        "settings_form": form if error else RoomSettingsForm(initial=payload),
+    }
+    return render(request, "queue_app/partials/_settings.html", context, status=status)
 
 
 # --- the TV ----------------------------------------------------------------------------------

@@ -1,6 +1,9 @@
 """Reads of the songs app that are more than a filter."""
 
-from django.db.models import Count, F, Prefetch, Q, QuerySet
+import re
+from dataclasses import dataclass
+
+from django.db.models import Case, Count, F, IntegerField, Prefetch, Q, QuerySet, Value, When
 from django.db.models.functions import Floor, Mod
 
 from songs.models import Song
@@ -24,6 +27,67 @@ def song_search(
             | Q(source_url__icontains=word)
         )
     return songs.order_by("-created_at")
+
+
+@dataclass(frozen=True)
+class SingerHit:
+    """One result of a singer's search: the song, and the lyrics line that matched (if the
+    words were found in the lyrics rather than in the title, artist or album)."""
+
+    song: Song
+    snippet: str = ""
+
+
+SNIPPET_CHARS = 90
+_LRC_TAG = re.compile(r"\[[^\]]*\]")
+
+
+def _lyrics_lines(song: Song) -> list[str]:
+    text = song.lyrics_plain or _LRC_TAG.sub("", song.lyrics_synced or "")
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _snippet(line: str, word: str) -> str:
+    """The line, cut around `word` when it is long."""
+    if len(line) <= SNIPPET_CHARS:
+        return line
+    at = max(0, line.lower().find(word.lower()) - SNIPPET_CHARS // 3)
+    cut = line[at:at + SNIPPET_CHARS].strip()
+    return ("…" if at > 0 else "") + cut + ("…" if at + SNIPPET_CHARS < len(line) else "")
+
+
+def lyrics_snippet(song: Song, words: list[str]) -> str:
+    """The lyrics line with the most of `words` in it, when the metadata alone does not match them all."""
+    metadata = " ".join((song.title, song.artist, song.album)).lower()
+    missing = [word for word in words if word.lower() not in metadata]
+    if not missing:
+        return ""
+    best, best_count = "", 0
+    for line in _lyrics_lines(song):
+        lowered = line.lower()
+        count = sum(word.lower() in lowered for word in words)
+        if count > best_count:
+            best, best_count = line, count
+    if not best:
+        return ""
+    word = next((w for w in missing if w.lower() in best.lower()), missing[0])
+    return _snippet(best, word)
+
+
+def song_search_for_singers(*, query: str = "", limit: int = 30) -> list[SingerHit]:
+    """What a singer may queue: live songs that did not fail, ready ones first, then by
+    title; every word of `query` in the title, artist, album or lyrics (plain or synced)."""
+    words = (query or "").split()[:10]
+    songs = Song.objects.filter(deleted_at__isnull=True).exclude(status=Song.Status.ERROR)
+    for word in words:
+        songs = songs.filter(
+            Q(title__icontains=word) | Q(artist__icontains=word) | Q(album__icontains=word)
+            | Q(lyrics_plain__icontains=word) | Q(lyrics_synced__icontains=word)
+        )
+    songs = songs.annotate(
+        not_ready=Case(When(status=Song.Status.READY, then=Value(0)), default=Value(1), output_field=IntegerField())
+    ).order_by("not_ready", "title", "artist", "pk")[:limit]
+    return [SingerHit(song=song, snippet=lyrics_snippet(song, words) if words else "") for song in songs]
 
 
 def song_rows(songs: QuerySet[Song] | None = None) -> QuerySet[Song]:
