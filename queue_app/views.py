@@ -5,7 +5,7 @@ asking through queue_app.access; refusals are shown where the user acted, with t
 
 import uuid
 from functools import wraps
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import segno
 from django import forms
@@ -37,7 +37,7 @@ def _form_error(form: forms.Form) -> str:
     """A bound, invalid form's errors as one sentence for the inline message."""
     parts = []
     for field, errors in form.errors.items():
-        label = form.fields[field].label or field.replace("_", " ") if field in form.fields else ""
+        label = (form.fields[field].label or field.replace("_", " ")) if field in form.fields else ""
         parts.append(f"{label.capitalize()}: {' '.join(errors)}" if label else " ".join(errors))
     return " ".join(parts)
 
@@ -74,7 +74,7 @@ class RoomCreateForm(forms.Form):
 
 def _rooms_page(request, *, status: int = 200, code_error: str = "", create_form=None, create_error: str = ""):
     context = {
-        "code_form": JoinCodeForm(request.GET or None) if not code_error else JoinCodeForm(request.GET),
+        "code_form": JoinCodeForm(request.GET or None),
         "code_error": code_error,
         "rooms": selectors.rooms_run_by(user=request.user),
         "can_host": getattr(request.user, "can_host", False),
@@ -97,7 +97,8 @@ def room_list(request):
         return _rooms_page(request, status=400, code_error="Type the room's code first.")
     room = _room_or_none(code) if len(code) <= 8 else None
     if room is None:
-        return _rooms_page(request, status=404, code_error=f"There is no room with the code {code}. Check the code on the TV.")
+        shown = code if len(code) <= 8 else code[:8] + "…"
+        return _rooms_page(request, status=404, code_error=f"There is no room with the code {shown}. Check the code on the TV.")
     return redirect("rooms:singer", code=room.code)
 
 
@@ -142,7 +143,7 @@ def _singer_context(request, room: Room, actor: access.Actor, **extra) -> dict:
         "mine": fragments.my_entries(state["queue"], singer_id),
         "actor": actor, "singer": actor.singer, "q": query,
         "hits": song_selectors.song_search_for_singers(query=query, limit=SEARCH_LIMIT),
-        "ws_url": reverse("rooms:singer", args=[room.code]).replace("/rooms/", "/ws/rooms/", 1) + "html/",
+        "ws_url": f"/ws/rooms/{room.code}/html/",
         **extra,
     }
 
@@ -226,7 +227,7 @@ def singer_action(view):
 @singer_action
 def room_search(request, room, actor):
     if not request.htmx:
-        return redirect(reverse("rooms:singer", args=[room.code]) + f"?q={request.GET.get('q', '')}")
+        return redirect(reverse("rooms:singer", args=[room.code]) + "?" + urlencode({"q": request.GET.get("q", "")}))
     query = request.GET.get("q", "")[:200]
     hits = song_selectors.song_search_for_singers(query=query, limit=SEARCH_LIMIT)
     return render(request, "queue_app/partials/_search_results.html", {"code": room.code, "hits": hits, "q": query})
@@ -356,7 +357,7 @@ def join_url(request, room: Room) -> str:
 
 def _qr_svg(url: str) -> str:
     qr = segno.make(url, error="m")
-    return mark_safe(qr.svg_inline(scale=6, dark="#000", light="#fff", title="Scan to join the party"))  # noqa: S308
+    return mark_safe(qr.svg_inline(scale=6, dark="#000", light="#fff", title="Scan to join the party"))
 
 
 def _host_context(request, room: Room, actor: access.Actor, **extra) -> dict:
