@@ -99,5 +99,12 @@ def test_it_shows_a_guests_song_to_the_host_live_and_the_hosts_move_to_the_guest
 
         assert page.evaluate("window.stillTheSamePage") is True
         assert phone.evaluate("window.stillTheSamePage") is True
+
+        # A push that arrives late (an older version) does not undo a newer one; a newer one wins.
+        swap = "html => htmx.swap(document.body, html, {swapStyle: 'none'})"
+        phone.evaluate(swap, f'<section id="queue-{code}" data-version="1" hx-swap-oob="true">late</section>')
+        assert entry_ids(phone, f"#queue-{code} .queue-entry") == [queen]
+        phone.evaluate(swap, f'<section id="queue-{code}" data-version="999999" hx-swap-oob="true">newer</section>')
+        expect(phone.locator(f"#queue-{code}")).to_have_text("newer")
     finally:
         phone_context.close()
