@@ -489,6 +489,8 @@
     get currentLine() { return currentLine; },
     get audioState() { return audio ? audio.state : null; },
     serverPosition,
+    // Cut the WebSocket as a network would (it reconnects by itself).
+    dropConnection() { if (socket) socket.close(); },
     // Both positions at one instant, with the page's wall clock to compare two TVs.
     snapshot() {
       return { position: instrumental.currentTime, server: serverPosition(), at: Date.now(), paused: instrumental.paused };

@@ -245,3 +245,40 @@ def test_it_moves_on_to_the_next_song_once_when_two_tvs_end_together(party, page
         expect(tv.locator("#tv-now")).to_contain_text("Bob — Fernando")
         expect(tv.locator("#tv-lines li").first).to_have_text("Fernando line 0")
     tvs[1].context.close()
+
+
+def test_it_answers_the_hosts_keys_and_resyncs_after_a_lost_connection(party, page):
+    first_entry, second_entry = party["entries"]
+    room = party["room"]
+    # The second song has only plain words: they are shown instead of timed lines.
+    Song.objects.filter(pk=party["songs"][1].pk).update(lyrics_synced="", lyrics_plain="Plain words\nfor Fernando")
+    tv = open_tv(page, party)
+    wait_playing(tv)
+
+    tv.keyboard.press(" ")
+    tv.wait_for_function("window.encoreTv.snapshot().paused")
+    room.refresh_from_db()
+    assert room.paused
+    expect(tv.locator("#tv-card-now")).to_have_text("Bob — Waterloo (The Testers)")
+    expect(tv.locator("#tv-card-next")).to_have_text("Up next: Bob — Fernando (The Testers)")
+    tv.keyboard.press(" ")
+    wait_playing(tv)
+
+    # A connection lost while the host pauses elsewhere: the TV catches up when it is back.
+    tv.evaluate("window.encoreTv.dropConnection()")
+    player(party, "pause")
+    tv.wait_for_function("window.encoreTv.snapshot().paused", timeout=20_000)
+    player(party, "play")
+    wait_playing(tv)
+
+    tv.keyboard.press("ArrowRight")  # skip
+    tv.wait_for_function("(id) => window.encoreTv.entry === id", arg=second_entry.pk)
+    first_entry.refresh_from_db()
+    assert first_entry.status == QueueEntry.Status.SKIPPED
+    expect(tv.locator("#tv-plain")).to_have_text("Plain words\nfor Fernando")
+    expect(tv.locator("#tv-lines")).to_be_hidden()
+
+    tv.keyboard.press("ArrowRight")
+    expect(tv.locator("#tv-card-state")).to_have_text("Nobody is queued yet")
+    expect(tv.locator("#tv-card-next")).to_contain_text(f"/rooms/{room.code}/")
+    assert tv.evaluate("window.encoreTv.entry") is None
