@@ -116,6 +116,7 @@
 
   function load(entry) {
     loadedEntry = entry ? entry.id : null;
+    advancedFor = null; // "previous" may bring back a song this TV moved on from
     for (const [element, url] of [[instrumental, entry && entry.song.instrumental_url], [vocals, entry && entry.song.vocals_url]]) {
       element.pause();
       element.playbackRate = 1;
