@@ -54,6 +54,13 @@ class SongBriefSerializer(serializers.Serializer):
     status = serializers.CharField()
     ready = serializers.BooleanField()
     cover_thumb_url = serializers.CharField(allow_null=True)
+    instrumental_url = serializers.CharField(
+        allow_null=True, help_text="The instrumental stem for browsers (m4a, Range-streamed); null until separated."
+    )
+    vocals_url = serializers.CharField(
+        allow_null=True, help_text="The vocal stem for browsers (the TV's vocal guide); null until separated."
+    )
+    lyrics_url = serializers.CharField(help_text="GET: the song's timed lines, LRC and plain lyrics.")
 
 
 @extend_schema_serializer(component_name="PartyEntry")

@@ -6,6 +6,7 @@ carry, and the consumer's first message: one shape for every client.
 
 from datetime import datetime
 
+from django.urls import reverse
 from django.utils import timezone
 
 from karaoke_site.errors import NotFound
@@ -93,6 +94,9 @@ class RoomSnapshot:
 
 
 def song_payload(song: Song) -> dict:
+    """The song as the party sees it; the TV plays `instrumental_url` (and mixes in
+    `vocals_url` as the vocal guide): the browser stems of the separate stage, null
+    until they exist. `lyrics_url` answers the song's timed lines."""
     return {
         "id": str(song.pk),
         "title": song.title,
@@ -101,6 +105,9 @@ def song_payload(song: Song) -> dict:
         "status": song.status,
         "ready": is_playable(song),
         "cover_thumb_url": song.file_url("cover_thumb"),
+        "instrumental_url": song.file_url("instrumental_web"),
+        "vocals_url": song.file_url("vocals_web"),
+        "lyrics_url": reverse("api-song-lyrics", kwargs={"pk": song.pk}),
     }
 
 

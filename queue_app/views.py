@@ -29,7 +29,6 @@ MAX_ID = 2**63 - 1  # larger ids would overflow the database's integer, not just
 SEARCH_LIMIT = 30
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
-
 # --- singers and hosts ---------------------------------------------------------------------
 
 
@@ -493,4 +492,22 @@ def host_settings(request, room, actor):
 
 
 def room_tv(request, code):
-    raise Http404("not built yet")
+    """The TV: plays the current song with its lyrics (static/js/tv.js does the work).
+
+    The host's page: a TV signs in as the room's owner (or staff). Everything the
+    script needs is in data attributes; the state itself comes over the WebSocket.
+    """
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    try:
+        room = selectors.room_get(code=code)
+    except NotFound:
+        raise Http404("There is no room with this code.") from None
+    if not access.is_host(room, request.user):
+        return render(request, "queue_app/tv_forbidden.html", {"room": room}, status=403)
+    return render(request, "queue_app/tv.html", {
+        "room": room,
+        "ws_path": f"/ws/rooms/{room.code}/",
+        "player_url": reverse("api-room-player", kwargs={"code": room.code}),
+        "join_url": join_url(request, room),
+    })

@@ -247,15 +247,24 @@ def singer_user(django_user_model):
 
 
 def make_audio(seconds: float = 3.0, *, fmt: str = "mp3", frequency: int = 440) -> bytes:
-    """Real audio made by the real ffmpeg (a sine tone)."""
+    """Real audio made by the real ffmpeg (a sine tone); `m4a` is AAC as the pipeline's browser files."""
+    import tempfile
+
     from songs.audio.ffmpeg import ffmpeg_exe
 
-    codec = {"mp3": ["-c:a", "libmp3lame"], "wav": ["-c:a", "pcm_s16le"], "ogg": ["-c:a", "libvorbis"]}[fmt]
-    done = subprocess.run(
-        [ffmpeg_exe(), "-nostdin", "-v", "error", "-f", "lavfi", "-i", f"sine=frequency={frequency}:duration={seconds}",
-         "-ac", "2", *codec, "-f", fmt, "-"],
-        check=True, capture_output=True,
-    )
+    codec = {
+        "mp3": ["-c:a", "libmp3lame"], "wav": ["-c:a", "pcm_s16le"], "ogg": ["-c:a", "libvorbis"],
+        "m4a": ["-c:a", "aac", "-b:a", "96k", "-movflags", "+faststart"],
+    }[fmt]
+    source = [ffmpeg_exe(), "-nostdin", "-v", "error", "-f", "lavfi", "-i", f"sine=frequency={frequency}:duration={seconds}",
+              "-ac", "2", *codec]
+    if fmt == "m4a":
+        # MP4 writes its index after the audio: it needs a file it can seek in, not a pipe.
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "audio.m4a"
+            subprocess.run([*source, str(path)], check=True, capture_output=True)
+            return path.read_bytes()
+    done = subprocess.run([*source, "-f", fmt, "-"], check=True, capture_output=True)
     return done.stdout
 
 
