@@ -69,8 +69,9 @@ def test_it_refuses_a_singer_in_the_room(room, singer_user):
     assert "data-ws-path" not in response.content.decode()
 
 
-def test_it_refuses_another_host(room, django_user_model):
-    dave = django_user_model.objects.create_user(username="dave", password="x" * 12, is_host=True)
+@pytest.mark.parametrize("is_host", [False, True], ids=["a stranger", "the host of other rooms"])
+def test_it_refuses_someone_who_does_not_run_the_room(room, django_user_model, is_host):
+    dave = django_user_model.objects.create_user(username="dave", password="x" * 12, is_host=is_host)
     assert client_for(dave).get(tv_url(room)).status_code == 403
 
 

@@ -160,6 +160,9 @@
       instrumental.pause();
       vocals.pause();
       if (!instrumental.seeking && Math.abs(instrumental.currentTime - target) > 0.05) seekTo(target);
+      else if (vocals.src && !vocals.seeking && Math.abs(vocals.currentTime - instrumental.currentTime) > 0.05) {
+        vocals.currentTime = instrumental.currentTime; // so play starts both together
+      }
       return;
     }
     // The server's song is over (the file may be a little shorter than its duration).
@@ -206,6 +209,11 @@
   }
   // (`ended` is checked again: an event of the song before may arrive after a new one loaded.)
   instrumental.addEventListener("ended", () => { if (instrumental.ended) advance(); });
+  // A file that cannot be played (gone from the disk, a broken transcode) would stall the
+  // party silently: say so, the host skips it.
+  instrumental.addEventListener("error", () => {
+    if (instrumental.getAttribute("src")) flash("This song's instrumental cannot be played: skip it (→).");
+  });
   for (const event of ["loadedmetadata", "canplay", "playing"]) instrumental.addEventListener(event, sync);
   vocals.addEventListener("loadedmetadata", sync);
 

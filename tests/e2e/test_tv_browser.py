@@ -58,7 +58,12 @@ def song_with_stems(stems: dict[str, bytes], title: str) -> Song:
 
 @pytest.fixture
 def party(live_site, django_user_model, stems):
-    """Carol's room; Bob queued two songs; Carol pressed play (through the service)."""
+    """Carol's room; Bob queued two songs; Carol pressed play (through the service).
+
+    Made before any TV opens: once the module's browser runs, Playwright's event loop
+    lives in this thread and the services' events cannot leave it (they log a warning);
+    the TVs get the whole room when they connect, and later changes go through the API.
+    """
     carol = django_user_model.objects.create_user(username="carol", password="x" * 12, display_name="Carol", is_host=True)
     bob = django_user_model.objects.create_user(username="bob", password="x" * 12, display_name="Bob")
     room = services.room_create(owner=carol, name="Friday", max_waiting_per_singer=None)
