@@ -96,8 +96,7 @@ def room_list(request):
         return _rooms_page(request, status=400, code_error="Type the room's code first.")
     room = _room_or_none(code) if len(code) <= 8 else None
     if room is None:
-        shown = code if len(code) <= 8 else code[:8] + "…"
-        return _rooms_page(request, status=404, code_error=f"There is no room with the code {shown}. Check the code on the TV.")
+        return _rooms_page(request, status=404, code_error=f"{_no_room_message(code)} Check the code on the TV.")
     return redirect("rooms:singer", code=room.code)
 
 
@@ -126,10 +125,15 @@ class JoinForm(forms.Form):
                                widget=forms.PasswordInput)
 
 
+def _no_room_message(code: str) -> str:
+    code = selectors.normalize_code(code)
+    return f"There is no room with the code {code if len(code) <= 8 else code[:8] + '…'}."
+
+
 def _no_such_room(request, code: str):
     if request.htmx:
-        return render_to_error(f"There is no room with the code {selectors.normalize_code(code)}.", 404)
-    return _rooms_page(request, status=404, code_error=f"There is no room with the code {selectors.normalize_code(code)}.")
+        return render_to_error(_no_room_message(code), 404)
+    return _rooms_page(request, status=404, code_error=_no_room_message(code))
 
 
 def _singer_context(request, room: Room, actor: access.Actor, **extra) -> dict:

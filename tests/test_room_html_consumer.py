@@ -275,3 +275,34 @@ def test_it_resends_the_whole_state_on_reconnect(room):
     after = asyncio.run(state())
     assert "Missed" not in before and "Missed" in fragment(after, f"queue-{room.code}")
     assert "Missed" in fragment(after, f"my-songs-{room.code}")
+
+
+def test_it_renders_a_shared_fragment_once_for_many_watchers(room, monkeypatch):
+    """The queue is the same for every phone: one render per event, not one per watcher;
+    only "My songs" is drawn per singer."""
+    from queue_app import fragments
+
+    watchers = [guest(room, f"Singer {n}") for n in range(5)]
+    rendered = []
+    real_render = fragments.render
+
+    def counting_render(template, *args, **kwargs):
+        rendered.append(template)
+        return real_render(template, *args, **kwargs)
+
+    monkeypatch.setattr(fragments, "render", counting_render)
+
+    async def scenario():
+        sockets = [communicator(room.code, cookies) for cookies, _ in watchers]
+        for ws in sockets:
+            await first_message(ws)
+        rendered.clear()
+        await database_sync_to_async(add)(room, watchers[0][1], "Shared")
+        for ws in sockets:
+            await ws.receive_from(timeout=5)  # queue.changed
+            await ws.receive_from(timeout=5)  # player.state
+            await ws.disconnect()
+
+    asyncio.run(scenario())
+    assert rendered.count("_queue.html") == 1 and rendered.count("_now_playing.html") == 1
+    assert rendered.count("_my_songs.html") == 5

@@ -93,7 +93,7 @@ def test_it_shows_a_guests_song_to_the_host_live_and_the_hosts_move_to_the_guest
         expect(phone.locator(f"#my-songs-{code} .mine").first).to_contain_text("Take On Me")
 
         # The host plays: both pages show it playing.
-        page.get_by_role("button", name="▶ Play").click()
+        page.get_by_role("button", name="Play", exact=True).click()
         expect(page.locator(f"#now-playing-{code}")).to_contain_text("Take On Me")
         expect(phone.locator(f"#now-playing-{code}")).to_contain_text("Playing")
 
