@@ -7,7 +7,7 @@ from jobs import selectors
 from jobs.events import JOBS_GROUP, job_group, job_payload
 from jobs.models import Job
 from jobs.selectors import cluster_health
-from karaoke_site.push import render_push, since_from
+from karaoke_site.push import csrf_token_from, render_push, since_from
 
 
 def _can_watch_jobs(user) -> bool:
@@ -107,6 +107,7 @@ class JobsHtmlConsumer(AsyncWebsocketConsumer):
             return
         await self.channel_layer.group_add(JOBS_GROUP, self.channel_name)
         await self.accept()
+        self.csrf_token = csrf_token_from(self.scope)
         await self.send(text_data=await self._state(since_from(self.scope)))
 
     async def disconnect(self, code):
@@ -114,18 +115,22 @@ class JobsHtmlConsumer(AsyncWebsocketConsumer):
 
     @database_sync_to_async
     def _state(self, since) -> str:
-        return "".join(render_push("jobs/partials/_job.html", {"job": job}) for job in selectors.job_rows_to_resync(since=since))
+        jobs = selectors.job_rows_to_resync(since=since)
+        return "".join(self._render("jobs/partials/_job.html", job=job) for job in jobs)
 
     @database_sync_to_async
     def _row(self, job_id) -> str:
         try:
-            return render_push("jobs/partials/_job.html", {"job": selectors.job_row(job_id=job_id)})
+            return self._render("jobs/partials/_job.html", job=selectors.job_row(job_id=job_id))
         except Job.DoesNotExist:  # gone with its song
             return ""
 
     @database_sync_to_async
     def _clusters(self) -> str:
-        return render_push("jobs/partials/_clusters.html", {"clusters": cluster_health()})
+        return self._render("jobs/partials/_clusters.html", clusters=cluster_health())
+
+    def _render(self, template: str, **context) -> str:
+        return render_push(template, context, csrf_token=self.csrf_token)
 
     async def _send(self, html: str) -> None:
         if html:
@@ -137,7 +142,7 @@ class JobsHtmlConsumer(AsyncWebsocketConsumer):
         # from the event's payload, without a database read. It only moves the bar and
         # its words; what else changes (badge, buttons, times) comes with the rarer
         # job.updated / job.finished, which read the row once.
-        await self._send(render_push("jobs/partials/_job_progress.html", {"job": event["job"]}))
+        await self._send(self._render("jobs/partials/_job_progress.html", job=event["job"]))
 
     async def job_updated(self, event):
         await self._send(await self._row(event["job"]["id"]))

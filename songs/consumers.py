@@ -6,7 +6,7 @@ from django.utils.html import format_html
 
 from jobs.events import JOBS_GROUP
 from jobs.pipeline import stage_names
-from karaoke_site.push import render_push, since_from
+from karaoke_site.push import csrf_token_from, render_push, since_from
 from songs import selectors
 from songs.events import LIBRARY_GROUP
 from songs.models import Song
@@ -31,6 +31,7 @@ class LibraryHtmlConsumer(AsyncWebsocketConsumer):
         for group in GROUPS:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
+        self.csrf_token = csrf_token_from(self.scope)
         await self.send(text_data=await self._state(since_from(self.scope)))
 
     async def disconnect(self, code):
@@ -41,7 +42,7 @@ class LibraryHtmlConsumer(AsyncWebsocketConsumer):
     def _state(self, since) -> str:
         stages = stage_names()
         songs = selectors.song_rows_to_resync(since=since)
-        return "".join(render_push("songs/partials/_song.html", {"song": song, "stages": stages}) for song in songs)
+        return "".join(self._render("songs/partials/_song.html", song=song, stages=stages) for song in songs)
 
     @database_sync_to_async
     def _row(self, song_id) -> str:
@@ -49,7 +50,10 @@ class LibraryHtmlConsumer(AsyncWebsocketConsumer):
             song = selectors.song_row(song_id=song_id)
         except Song.DoesNotExist:
             return ""
-        return render_push("songs/partials/_song.html", {"song": song, "stages": stage_names()})
+        return self._render("songs/partials/_song.html", song=song, stages=stage_names())
+
+    def _render(self, template: str, **context) -> str:
+        return render_push(template, context, csrf_token=self.csrf_token)
 
     async def _send(self, html: str) -> None:
         if html:
@@ -62,7 +66,7 @@ class LibraryHtmlConsumer(AsyncWebsocketConsumer):
         # rarer changes (a job starting or ending, a song's title or status) re-render the
         # row with one read, since they change its badge, its buttons and its parts.
         job = event["job"]
-        await self._send(render_push("songs/partials/_song_progress.html", {"song_id": job["song"], "job": job}))
+        await self._send(self._render("songs/partials/_song_progress.html", song_id=job["song"], job=job))
 
     async def job_updated(self, event):
         await self._send(await self._row(event["job"]["song"]))
