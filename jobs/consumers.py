@@ -68,6 +68,8 @@ class JobJsonConsumer(AsyncJsonWebsocketConsumer):
         # After group_add: an event sent meanwhile arrives after this state, never lost.
         state = await self._state(job_id)
         if state is None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+            self.group = None
             await self.close(code=4404)
             return
         await self.accept()
@@ -105,9 +107,9 @@ class JobsHtmlConsumer(AsyncWebsocketConsumer):
         if not _can_watch_jobs(self.scope["user"]):
             await self.close(code=4403)
             return
+        self.csrf_token = csrf_token_from(self.scope)
         await self.channel_layer.group_add(JOBS_GROUP, self.channel_name)
         await self.accept()
-        self.csrf_token = csrf_token_from(self.scope)
         await self.send(text_data=await self._state(since_from(self.scope)))
 
     async def disconnect(self, code):

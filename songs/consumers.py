@@ -28,10 +28,10 @@ class LibraryHtmlConsumer(AsyncWebsocketConsumer):
         if not (user.is_authenticated and user.is_staff):
             await self.close(code=4403)
             return
+        self.csrf_token = csrf_token_from(self.scope)
         for group in GROUPS:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
-        self.csrf_token = csrf_token_from(self.scope)
         await self.send(text_data=await self._state(since_from(self.scope)))
 
     async def disconnect(self, code):

@@ -137,6 +137,22 @@ def test_a_reconnect_also_gets_the_jobs_changed_since_the_page_was_drawn(staff_u
     assert "badge-cancelled" in state and "Retry</button>" in state
 
 
+@pytest.mark.parametrize("since", ["nonsense", "2026-13-45T99:00:00", ""])
+def test_a_bad_since_is_ignored(staff_user, since):
+    job = import_job("aaaaaaaaaaa")
+    cookies = page_cookies(staff_user)
+
+    async def scenario():
+        ws = communicator(f"/ws/jobs/html/?since={quote(since)}", cookies)
+        connected, _ = await ws.connect()
+        state = await ws.receive_from(timeout=5)
+        await ws.disconnect()
+        return connected, state
+
+    connected, state = asyncio.run(scenario())
+    assert connected and [element_id for _, element_id, _ in roots(state)] == [f"job-{job.pk}"]
+
+
 def test_each_event_is_the_fragment_the_page_renders_swapped_by_id(staff_user):
     job = import_job("aaaaaaaaaaa")
     cookies = page_cookies(staff_user)
