@@ -292,3 +292,18 @@ def test_the_claim_takes_one_singer_per_room_and_only_guests(singer_user, django
     again = services.singer_claim_for_user(user=singer_user, tokens=[first.token, second.token])
     assert again.claimed == [] and [s.pk for s in again.kept] == [second.pk]
     assert selectors.singer_payload(Singer.objects.get(pk=first.pk))["is_guest"] is False
+
+
+def test_two_sign_ups_racing_for_one_username_get_a_message_not_a_500(monkeypatch):
+    from accounts import services as account_services
+    from karaoke_site.errors import Conflict
+
+    account_services.user_sign_up(username="gus", password=GOOD_PASSWORD)
+    with pytest.raises(Conflict):
+        account_services.user_sign_up(username="gus", password=GOOD_PASSWORD)
+    # Through the page: the form's own checks passed (the other sign-up was not saved yet).
+    monkeypatch.setattr("accounts.forms.SignUpForm.clean_username", lambda form: form.cleaned_data["username"])
+    monkeypatch.setattr("accounts.forms.SignUpForm.validate_unique", lambda form: None)
+    response = sign_up(Client(), "gus")
+    assert response.status_code == 400 and "was taken a moment ago" in response.content.decode()
+    assert User.objects.filter(username="gus").count() == 1
