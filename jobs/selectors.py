@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import Max, QuerySet
+from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 
 from jobs.models import Job, WorkerHeartbeat
@@ -47,3 +47,13 @@ def job_search(*, status: str | None = None, song_id=None, active: bool | None =
 def job_row(*, job_id) -> Job:
     """One job with its song, for templates/jobs/partials/_job.html; Job.DoesNotExist otherwise."""
     return Job.objects.select_related("song").get(pk=job_id)
+
+
+def job_rows_to_resync(*, since=None, limit: int = 100) -> list[Job]:
+    """What /ws/jobs/html/ sends on (re)connect: the active jobs, and every job changed after
+    `since` (when the page was drawn), so rows that missed events while the socket was down
+    catch up. Oldest first: pushed on top one by one, the newest ends up first."""
+    changed = Q(status__in=Job.ACTIVE)
+    if since is not None:
+        changed |= Q(updated_at__gte=since)
+    return list(reversed(job_search().filter(changed)[:limit]))

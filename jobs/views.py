@@ -1,7 +1,7 @@
 """The Jobs page: every job with its progress, Retry and Cancel (HTMX).
 
-Until the WebSocket consumers render `_job.html` for push, active rows poll
-themselves and the page asks for newer jobs every few seconds.
+The rows are kept up to date by /ws/jobs/html/ (jobs/consumers.py), which pushes the same
+`_job.html` partial; without JavaScript the page and its buttons work as plain HTML.
 """
 
 from django import forms
@@ -9,7 +9,6 @@ from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 
 from jobs import selectors, services
@@ -22,8 +21,6 @@ LIST_LIMIT = 100
 
 class JobFilterForm(forms.Form):
     status = forms.ChoiceField(required=False, choices=[("", "Any status"), *Job.Status.choices])
-    # The newest job the page already shows: only newer ones are sent.
-    after = forms.DateTimeField(required=False)
 
 
 def _jobs_context(request) -> dict:
@@ -36,28 +33,19 @@ def _jobs_context(request) -> dict:
 @require_GET
 @staff_required
 def job_list(request):
+    since = timezone.now()  # before the read: the socket resends what changed after it, on every (re)connect
     context = _jobs_context(request)
     jobs = selectors.job_search(status=context["status"])
-    after = parse_datetime(request.GET.get("after", "")) if request.htmx else None
-    if after is not None:
-        # The poll for news: the jobs created since, put on top of the list.
-        news = list(jobs.filter(created_at__gt=after)[:LIST_LIMIT])
-        return render(request, "jobs/partials/_job_news.html", {**context, "jobs": news, "after": _newest(news, after)})
-    rows = list(jobs[:LIST_LIMIT])
     context |= {
-        "jobs": rows,
+        "jobs": list(jobs[:LIST_LIMIT]),
         "total": jobs.count(),
         "limit": LIST_LIMIT,
-        "after": _newest(rows, timezone.now()),
+        "since": since,
         "clusters": selectors.cluster_health(),
     }
     if request.htmx and not request.htmx.history_restore_request:
         return render(request, "jobs/partials/_job_list.html", context)
     return render(request, "jobs/list.html", context)
-
-
-def _newest(jobs, default):
-    return max((job.created_at for job in jobs), default=default)
 
 
 def _render_row(request, job_id, *, error: str = "", status: int = 200):

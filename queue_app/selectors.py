@@ -196,6 +196,15 @@ def room_history(*, room: Room, limit: int = 100) -> list[dict]:
     return [entry_payload(e, {}) for e in entries]
 
 
+def user_sung_history(*, user, limit: int = 100):
+    """The songs `user` has sung, in every room, the latest first (with room and song)."""
+    return (
+        QueueEntry.objects.filter(singer__user=user, status=S.DONE)
+        .select_related("song", "room", "singer")
+        .order_by("-finished_at", "-id")[:limit]
+    )
+
+
 def singer_payload(singer: Singer) -> dict:
     return {
         "id": singer.pk,

@@ -12,6 +12,8 @@ every caller gets the same answer.
 
 import math
 import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from django.contrib.auth.hashers import check_password, make_password
 from django.db import IntegrityError, transaction
@@ -157,6 +159,39 @@ def singer_leave(*, singer: Singer) -> None:
         singer.save(update_fields=["left_at"])
         _bump(room)
         _publish_all(room)  # who is next may have changed
+
+
+@dataclass
+class SingerClaim:
+    claimed: list[Singer] = field(default_factory=list)  # guest singers that are now the user's
+    kept: list[Singer] = field(default_factory=list)  # left as guests: the user already sings in that room
+
+
+def singer_claim_for_user(*, user, tokens: Iterable[str]) -> SingerClaim:
+    """A guest signs up or signs in: the guest singers of their browser become the user's.
+
+    Each keeps its row, so its place in the rotation (join order), its queue and its history
+    stay as they were. A room allows one singer per user (a unique constraint), so where the
+    user already sings, the guest singer is left as it is. Tokens of unknown singers or of
+    another user's singers are ignored. Nothing a room shows changes (entries carry the
+    singer's name, not the account), so no event is sent.
+    """
+    result = SingerClaim()
+    tokens = [t for t in dict.fromkeys(tokens) if t]
+    guests = Singer.objects.filter(token__in=tokens, user__isnull=True).select_related("room").order_by("joined_at", "pk")
+    for guest in guests:
+        try:
+            with transaction.atomic():
+                _lock(guest.room)  # the same order as every other write to the room
+                if Singer.objects.filter(room=guest.room, user=user).exists():
+                    result.kept.append(guest)
+                    continue
+                if Singer.objects.filter(pk=guest.pk, user__isnull=True).update(user=user):
+                    guest.user = user
+                    result.claimed.append(guest)
+        except IntegrityError:  # the same user signing in from two browsers at once
+            result.kept.append(guest)
+    return result
 
 
 # --- the queue ---------------------------------------------------------------------------

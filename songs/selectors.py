@@ -104,6 +104,17 @@ def song_rows(songs: QuerySet[Song] | None = None) -> QuerySet[Song]:
     ).annotate(duration_minutes=Floor(F("duration") / 60), duration_seconds=Mod(Floor(F("duration")), 60))
 
 
+def song_rows_to_resync(*, since=None, limit: int = 100) -> QuerySet[Song]:
+    """What /ws/library/html/ sends on (re)connect: the songs with an active job, and every
+    song changed after `since` (when the page was drawn), deleted ones too."""
+    from jobs.models import Job
+
+    changed = Q(pk__in=Job.objects.filter(status__in=Job.ACTIVE).values("song_id"))
+    if since is not None:
+        changed |= Q(updated_at__gte=since) | Q(pk__in=Job.objects.filter(updated_at__gte=since).values("song_id"))
+    return song_rows(Song.objects.filter(changed)).order_by("-created_at")[:limit]
+
+
 def song_row(*, song_id) -> Song:
     """One song ready for its row (deleted ones too); Song.DoesNotExist when there is none."""
     return song_rows(Song.objects.filter(pk=song_id)).get()

@@ -2,7 +2,9 @@
 
 HTMX-aware function views. Reads go through songs.selectors, writes through the
 services; a refusal (ApplicationError) is shown where the user acted, with its
-4xx status. static/js/encore.js tells htmx to swap those 4xx answers.
+4xx status. static/js/encore.js tells htmx to swap those 4xx answers. The rows are
+kept up to date by /ws/library/html/ (songs/consumers.py), which pushes the same
+`_song.html` partial.
 """
 
 from functools import wraps
@@ -14,6 +16,7 @@ from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render, resolve_url
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
 
@@ -92,6 +95,7 @@ def _get_song(request, song_id) -> Song | None:
 
 
 def _library_page(request, *, status: int = 200, **extra):
+    since = timezone.now()  # before the read: the socket resends what changed after it, on every (re)connect
     form = SongFilterForm(request.GET)
     songs = selectors.song_rows(selectors.song_search(**_filters(form)))
     context = {
@@ -101,6 +105,7 @@ def _library_page(request, *, status: int = 200, **extra):
         "limit": LIST_LIMIT,
         "stages": stage_names(),
         "upload_max_mb": settings.UPLOAD_MAX_MB,
+        "since": since,
         **extra,
     }
     if request.htmx and request.method == "GET" and not request.htmx.history_restore_request:

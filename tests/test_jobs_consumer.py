@@ -58,3 +58,63 @@ def test_staff_get_the_workers_state_first(staff_user):
     assert message["type"] == "state" and message["jobs"] == []
     workers = {w["cluster"]: w["alive"] for w in message["workers"]}
     assert workers == {"encore": True, "separation": False}
+
+
+# --- /ws/jobs/<id>/: one job --------------------------------------------------------------
+
+
+def job_communicator(job_id, cookies: dict[str, str] | None = None) -> WebsocketCommunicator:
+    headers = [(b"host", b"testserver"), (b"origin", b"http://testserver")]
+    if cookies:
+        headers.append((b"cookie", "; ".join(f"{k}={v}" for k, v in cookies.items()).encode()))
+    return WebsocketCommunicator(application, f"/ws/jobs/{job_id}/", headers=headers)
+
+
+def test_one_job_is_for_staff_and_an_unknown_one_is_4404(staff_user, singer_user):
+    import uuid
+
+    from songs import services as song_services
+
+    job = song_services.song_import_url(url="https://www.youtube.com/watch?v=aaaaaaaaaaa").job
+    singer, staff = session_cookies(singer_user), session_cookies(staff_user)
+
+    async def attempt(job_id, cookies):
+        ws = job_communicator(job_id, cookies)
+        connected, code = await ws.connect()
+        await ws.disconnect()
+        return connected, code
+
+    assert asyncio.run(attempt(job.pk, None)) == (False, 4403)
+    assert asyncio.run(attempt(job.pk, singer)) == (False, 4403)
+    assert asyncio.run(attempt(uuid.uuid4(), staff)) == (False, 4404)
+
+
+def test_one_job_sends_its_state_first_then_only_its_own_events(staff_user):
+    from channels.db import database_sync_to_async
+
+    from jobs import services as job_services
+    from songs import services as song_services
+
+    job = song_services.song_import_url(url="https://www.youtube.com/watch?v=aaaaaaaaaaa").job
+    other = song_services.song_import_url(url="https://www.youtube.com/watch?v=bbbbbbbbbbb").job
+    cookies = session_cookies(staff_user)
+
+    def cancel_both():
+        job_services.job_cancel(job=other)
+        job_services.job_cancel(job=job)
+
+    async def scenario():
+        ws = job_communicator(job.pk, cookies)
+        connected, _ = await ws.connect()
+        assert connected
+        received = [await ws.receive_json_from(timeout=5)]
+        await database_sync_to_async(cancel_both)()
+        received.append(await ws.receive_json_from(timeout=5))
+        assert await ws.receive_nothing(timeout=0.3)
+        await ws.disconnect()
+        return received
+
+    state, finished = asyncio.run(scenario())
+    assert state == {"type": "state", "job": {**state["job"], "id": str(job.pk), "status": "queued"}}
+    assert finished["type"] == "job.finished"
+    assert finished["job"]["id"] == str(job.pk) and finished["job"]["status"] == "cancelled"

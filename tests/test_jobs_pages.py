@@ -1,4 +1,4 @@
-"""The Jobs page: the list, its filter, worker health, news polling, Retry and Cancel."""
+"""The Jobs page: the list, its filter, worker health, its live socket, Retry and Cancel."""
 
 import re
 from datetime import timedelta
@@ -60,33 +60,29 @@ def test_it_filters_by_status_and_answers_htmx_with_the_list_only(host):
     assert job_ids(host.get("/jobs/?status=failed")) == [str(failed.pk)]
     response = host.get("/jobs/?status=queued", **HTMX)
     html = response.content.decode()
-    assert "<html" not in html and html.lstrip().startswith('<section id="job-list-panel">')
+    assert "<html" not in html and html.lstrip().startswith('<section id="job-list-panel"')
     assert job_ids(response) == [str(queued_one.pk)]
 
 
-def test_active_rows_poll_and_finished_rows_do_not(host):
+def test_rows_do_not_poll_the_page_listens_instead(host):
     active = import_job("aaaaaaaaaaa")
     done = failed_job("bbbbbbbbbbb")
-    active_row = host.get(f"/jobs/{active.pk}/", **HTMX).content.decode()
-    done_row = host.get(f"/jobs/{done.pk}/", **HTMX).content.decode()
-    assert 'hx-trigger="every 2s"' in active_row and "<progress" in active_row
-    assert "every 2s" not in done_row
-
-
-def test_it_polls_for_jobs_created_since_the_page_was_drawn(host):
-    old = import_job("aaaaaaaaaaa")
     page = host.get("/jobs/").content.decode()
-    after = re.search(r'hx-get="/jobs/\?after=([^"&]+)', page).group(1)
-    new = import_job("bbbbbbbbbbb")
-    news = host.get(f"/jobs/?after={after}", **HTMX)
-    html = news.content.decode()
-    assert job_ids(news) == [str(new.pk)]
-    assert 'hx-swap-oob="afterbegin:#job-list"' in html
-    # The next poll asks from the new job on.
-    next_after = re.search(r'after=([^"&]+)', html).group(1)
-    again = host.get(f"/jobs/?after={next_after}", **HTMX)
-    assert job_ids(again) == []
-    assert str(old.pk) not in html
+    assert "hx-trigger" not in page.split('<section id="job-list-panel"')[1] and "every " not in page
+    assert "?after=" not in page
+    # The rows are pushed by /ws/jobs/html/; jobs the page does not show yet go on top.
+    panel = re.search(r'<section id="job-list-panel"([^>]*)>', page).group(1)
+    assert 'hx-ext="ws,encore-push"' in panel and 'ws-connect="/ws/jobs/html/?since=' in panel
+    assert 'data-new-rows="afterbegin:#job-list"' in panel
+    active_row = host.get(f"/jobs/{active.pk}/", **HTMX).content.decode()
+    assert f'<div id="job-{active.pk}-progress" class="job-progress">' in active_row and "<progress" in active_row
+    assert "hx-swap-oob" not in active_row
+    assert "hx-trigger" not in host.get(f"/jobs/{done.pk}/", **HTMX).content.decode()
+
+
+def test_a_filtered_list_takes_no_new_rows_from_the_socket(host):
+    panel = host.get("/jobs/?status=failed", **HTMX).content.decode()
+    assert 'ws-connect="/ws/jobs/html/?since=' in panel and "data-new-rows" not in panel
 
 
 def test_it_retries_a_failed_job_from_its_button(host, queued):
@@ -100,7 +96,7 @@ def test_it_retries_a_failed_job_from_its_button(host, queued):
     assert job.status == Job.Status.QUEUED and job.manual_retries == 1
     assert queued[-1][1][0] == str(job.pk)
     html = response.content.decode()
-    assert html.lstrip().startswith(f'<li id="job-{job.pk}"') and 'hx-trigger="every 2s"' in html
+    assert html.lstrip().startswith(f'<li id="job-{job.pk}"') and "<progress" in html
     assert "Cancel" in html and "Retry</button>" not in html
 
 

@@ -125,10 +125,10 @@ def test_it_adds_a_song_by_link_and_answers_with_its_row(host, queued):
     html = response.content.decode()
     assert "<html" not in html
     assert "Added; it is being downloaded." in html
-    # The row goes on top of the list at once, with its progress bar, polling itself.
+    # The row goes on top of the list at once, with its progress bar (pushed on by the socket).
     assert 'hx-swap-oob="afterbegin:#song-list"' in html
-    assert f'<li id="song-{song.pk}"' in html and "<progress" in html
-    assert 'hx-trigger="every 2s"' in html
+    assert f'<li id="song-{song.pk}"' in html and f'<div id="song-{song.pk}-progress"' in html
+    assert "hx-trigger" not in html
     assert "https://www.youtube.com/watch?v=dQw4w9WgXcQ" in html  # no title yet: the link
 
 
@@ -246,18 +246,23 @@ def test_it_deletes_a_song_for_good_and_refuses_while_a_job_runs(host):
     assert host.post(f"/library/{song.pk}/delete", **HTMX).content == b""
 
 
-def test_it_polls_a_row_only_while_its_job_is_active(host, internet, song_mp3, broker):
+def test_rows_do_not_poll_and_a_finished_row_has_no_progress(host, internet, song_mp3, broker):
     internet.add_file("/take-on-me.mp3", song_mp3, "audio/mpeg")
     added = host.post("/library/add", {"url": internet.url("/take-on-me.mp3")}, **HTMX)
     song = Song.objects.get()
-    assert 'hx-trigger="every 2s"' in added.content.decode()
+    assert "hx-trigger" not in added.content.decode()
+    page = host.get("/library/").content.decode()
+    assert "every 2s" not in page
+    live = re.search(r'<div id="library-live"([^>]*)>', page).group(1)
+    assert 'hx-ext="ws,encore-push"' in live and 'ws-connect="/ws/library/html/?since=' in live
+    assert "data-new-rows" not in live  # a search shows what it found; pushes only update those rows
 
     broker.run(Job.objects.get(song=song))
 
     row = host.get(f"/library/{song.pk}/", **HTMX)
     html = row.content.decode()
     assert row.status_code == 200
-    assert "every 2s" not in html and "<progress" not in html
+    assert "<progress" not in html and "-progress" not in html
     assert "badge-ready" in html and "0:03" in html
 
 

@@ -18,3 +18,32 @@ document.addEventListener("htmx:afterRequest", (event) => {
     form.reset();
   }
 });
+
+// "encore-push": the pages' HTML WebSockets (hx-ext="ws,encore-push" ws-connect=...).
+// Each message is elements that htmx swaps out of band by their id. htmx logs an error
+// for one whose target the page does not show (a song outside the search, a job the page
+// has not drawn); here such an element is dropped instead, or, if it is a whole row and
+// the socket's element says where new rows go (data-new-rows="afterbegin:#job-list"),
+// put there.
+htmx.defineExtension("encore-push", {
+  transformResponse: function (text, xhr, elt) {
+    if (xhr) return text; // an ordinary HTMX answer: untouched
+    const template = document.createElement("template");
+    template.innerHTML = text;
+    const newRows = elt && elt.getAttribute("data-new-rows");
+    for (const part of Array.from(template.content.children)) {
+      const oob = part.getAttribute("hx-swap-oob") || "true";
+      if (oob.includes(":") || !part.id || document.getElementById(part.id)) continue;
+      if (newRows && oob === "true" && part.classList.contains("row-item")) {
+        const wrapper = document.createElement("div");
+        wrapper.setAttribute("hx-swap-oob", newRows);
+        part.replaceWith(wrapper);
+        part.removeAttribute("hx-swap-oob");
+        wrapper.appendChild(part);
+      } else {
+        part.remove();
+      }
+    }
+    return template.innerHTML;
+  },
+});
