@@ -1,9 +1,7 @@
 """The songs API: one class per operation, thin; writes go through services."""
 
-import hashlib
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import (
@@ -23,9 +21,7 @@ from jobs.services import song_reprocess
 from karaoke_site.api import filter_by_choices
 from karaoke_site.errors import ApplicationError
 from songs import selectors, services
-from songs.errors import AdapterError
 from songs.models import Song
-from songs.sources import ytdlp
 
 
 class JobBriefSerializer(serializers.ModelSerializer):
@@ -274,11 +270,6 @@ class SongReprocessApi(APIView):
         return Response(JobBriefSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
-def youtube_search_cache_key(query: str, limit: int) -> str:
-    digest = hashlib.sha256(" ".join(query.lower().split()).encode()).hexdigest()[:32]
-    return f"youtube-search:{limit}:{digest}"
-
-
 class YoutubeSearchApi(APIView):
     """Search YouTube (results cached for a few minutes)."""
 
@@ -308,15 +299,5 @@ class YoutubeSearchApi(APIView):
     def get(self, request):
         data = self.InputSerializer(data=request.query_params)
         data.is_valid(raise_exception=True)
-        query, limit = data.validated_data["q"].strip(), data.validated_data["limit"]
-        key = youtube_search_cache_key(query, limit)
-        results = cache.get(key)
-        if results is None:
-            try:
-                found = ytdlp.search(query, limit=limit)
-            except AdapterError as exc:
-                code = status.HTTP_503_SERVICE_UNAVAILABLE if exc.transient else status.HTTP_400_BAD_REQUEST
-                raise ApplicationError(exc.message, extra={"code": exc.code}, status_code=code) from None
-            results = [self.OutputSerializer(item).data for item in found]
-            cache.set(key, results, settings.YOUTUBE_SEARCH_CACHE_SECONDS)
+        results = selectors.youtube_search(query=data.validated_data["q"], limit=data.validated_data["limit"])
         return Response(results)

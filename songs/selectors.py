@@ -1,13 +1,22 @@
 """Reads of the songs app that are more than a filter."""
 
+import dataclasses
+import hashlib
 import re
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Case, Count, F, IntegerField, Prefetch, Q, QuerySet, Value, When
 from django.db.models.functions import Floor, Mod
 
+from karaoke_site.errors import ApplicationError
+from songs.audio.ffmpeg import format_seconds
+from songs.errors import AdapterError
 from songs.models import Song
 from songs.providers.lrc import Line, LrcError, parse_lrc
+from songs.sources import ytdlp
 
 
 def song_search(
@@ -147,3 +156,85 @@ def song_likely_duplicates(*, song: Song | None = None) -> QuerySet[Song]:
             return songs.none()
         return songs.filter(recording_mbid=song.recording_mbid).exclude(pk=song.pk)
     return songs.filter(recording_mbid__in=song_duplicate_mbids()).order_by("recording_mbid", "created_at")
+
+
+# -- YouTube search ----------------------------------------------------------
+
+YOUTUBE_QUERY_MAX_CHARS = 200
+
+
+def youtube_search_cache_key(query: str, limit: int) -> str:
+    digest = hashlib.sha256(" ".join(query.lower().split()).encode()).hexdigest()[:32]
+    return f"youtube-search:{limit}:{digest}"
+
+
+def youtube_search(*, query: str, limit: int = 5) -> list[dict]:
+    """Videos on YouTube for `query` (id, title, duration, channel, url, thumbnail), cached
+    for YOUTUBE_SEARCH_CACHE_SECONDS.
+
+    ApplicationError: 400 for a blank or too long query (or a search YouTube refuses),
+    503 with a message when YouTube cannot be reached.
+    """
+    query = " ".join((query or "").split())
+    if not query:
+        raise ApplicationError("Type what to look for on YouTube.", extra={"code": "blank_query"})
+    if len(query) > YOUTUBE_QUERY_MAX_CHARS:
+        raise ApplicationError(
+            f"That search is too long: at most {YOUTUBE_QUERY_MAX_CHARS} characters.", extra={"code": "query_too_long"}
+        )
+    key = youtube_search_cache_key(query, limit)
+    results = cache.get(key)
+    if results is None:
+        try:
+            found = ytdlp.search(query, limit=limit)
+        except AdapterError as exc:
+            raise ApplicationError(
+                exc.message, extra={"code": exc.code}, status_code=503 if exc.transient else 400
+            ) from None
+        results = [dataclasses.asdict(result) for result in found]
+        cache.set(key, results, settings.YOUTUBE_SEARCH_CACHE_SECONDS)
+    return results
+
+
+# Thumbnails are shown only from YouTube's own image hosts (the page links to nothing else).
+_YOUTUBE_IMAGE_HOSTS = (".ytimg.com", ".ggpht.com")
+
+
+@dataclass(frozen=True)
+class YoutubeHit:
+    """One YouTube search result on the Library page, and the live song that already has it."""
+
+    id: str
+    title: str
+    url: str
+    channel: str | None = None
+    duration: float | None = None
+    thumbnail: str | None = None
+    song: Song | None = None
+
+    @property
+    def duration_text(self) -> str:
+        return format_seconds(self.duration) if self.duration is not None else ""
+
+    @property
+    def thumbnail_url(self) -> str:
+        parts = urlsplit(self.thumbnail or "")
+        ok = parts.scheme == "https" and (parts.hostname or "").endswith(_YOUTUBE_IMAGE_HOSTS)
+        return self.thumbnail if ok else ""
+
+
+def songs_by_youtube_id(*, video_ids) -> dict[str, Song]:
+    """The live songs of these YouTube videos, by video id."""
+    songs = Song.objects.filter(deleted_at__isnull=True, source=Song.Source.YOUTUBE, source_id__in=list(video_ids))
+    return {song.source_id: song for song in songs}
+
+
+def youtube_search_hits(*, query: str, limit: int = 8) -> list[YoutubeHit]:
+    """youtube_search, each result with the live song that already has it (one query)."""
+    results = youtube_search(query=query, limit=limit)
+    songs = songs_by_youtube_id(video_ids=[result["id"] for result in results])
+    fields = {field.name for field in dataclasses.fields(YoutubeHit)} - {"song"}
+    return [
+        YoutubeHit(**{name: value for name, value in result.items() if name in fields}, song=songs.get(result["id"]))
+        for result in results
+    ]

@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.library, name="library"),
     path("add", views.song_add, name="add"),
     path("upload", views.song_upload, name="upload"),
+    path("youtube", views.youtube_search, name="youtube-search"),
     path("<uuid:song_id>/", views.song_row, name="row"),
     path("<uuid:song_id>/delete", views.song_delete, name="delete"),
     path("<uuid:song_id>/restore", views.song_restore, name="restore"),

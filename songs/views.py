@@ -94,9 +94,9 @@ def _get_song(request, song_id) -> Song | None:
         raise Http404("No such song.") from None
 
 
-def _library_page(request, *, status: int = 200, **extra):
+def _library_page(request, *, status: int = 200, filters=None, **extra):
     since = timezone.now()  # before the read: the socket resends what changed after it, on every (re)connect
-    form = SongFilterForm(request.GET)
+    form = SongFilterForm(request.GET if filters is None else filters)
     songs = selectors.song_rows(selectors.song_search(**_filters(form)))
     context = {
         "filter_form": form,
@@ -169,6 +169,24 @@ def song_upload(request):
     except ApplicationError as exc:
         return _add_refused(request, exc.message, exc.status_code, form="upload")
     return _added(request, result, form="upload")
+
+
+@require_GET
+@staff_required
+def youtube_search(request):
+    """Search YouTube; each result has an Add button (to song_add) or says it is in the library."""
+    query = request.GET.get("q", "")
+    context = {"youtube_query": " ".join(query.split())}
+    try:
+        context["youtube_hits"] = selectors.youtube_search_hits(query=query)
+        status = 200
+    except ApplicationError as exc:
+        # 400 for a bad query, 503 when YouTube cannot be reached: shown where the host searched.
+        context["youtube_error"], status = exc.message, exc.status_code
+    if request.htmx:
+        return render(request, "songs/partials/_youtube_results.html", context, status=status)
+    # Without JavaScript: the whole page, its library list unfiltered (`q` here is the YouTube search).
+    return _library_page(request, status=status, filters={}, **context)
 
 
 def _song_action(request, song_id, action, *, done: str, removes_row: bool = False):

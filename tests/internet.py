@@ -12,12 +12,17 @@ leaving 127.0.0.1.
 
 from __future__ import annotations
 
+import functools
 import socket
+import ssl
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Literal
 
 # How the end of a body is signalled: the usual Content-Length header, chunked
@@ -40,12 +45,18 @@ class SeenRequest:
     method: str
     path: str
     headers: dict[str, str]
+    body: bytes = b""
 
 
 class LocalInternet:
-    """A threaded HTTP server on 127.0.0.1 with a free port and canned routes."""
+    """A threaded HTTP server on 127.0.0.1 with a free port and canned routes.
 
-    def __init__(self) -> None:
+    ``tls=True`` serves HTTPS with a throwaway self-signed certificate, for clients
+    that only speak HTTPS (yt-dlp's YouTube API calls); they must skip the check.
+    """
+
+    def __init__(self, *, tls: bool = False) -> None:
+        self.tls = tls
         self.routes: dict[str, Route] = {}
         self.requests: list[SeenRequest] = []
         self._stopping = threading.Event()
@@ -60,6 +71,10 @@ class LocalInternet:
         server.daemon_threads = True
         # Slow streaming handlers must not make stop() wait for them.
         server.block_on_close = False
+        if self.tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*_self_signed_certificate())
+            server.socket = context.wrap_socket(server.socket, server_side=True)
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
@@ -83,8 +98,12 @@ class LocalInternet:
         assert self._server is not None, "LocalInternet is not started"
         return self._server.server_address[1]
 
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}{path}"
 
     # -- content ---------------------------------------------------------
 
@@ -146,6 +165,20 @@ def closed_port() -> int:
         return s.getsockname()[1]
 
 
+@functools.cache
+def _self_signed_certificate() -> tuple[str, str]:
+    """(certificate, key) files for 127.0.0.1, made once per test process by openssl."""
+    folder = Path(tempfile.mkdtemp(prefix="local-internet-tls-"))
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-days", "2",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    return str(cert), str(key)
+
+
 def _make_handler(net: LocalInternet) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -156,11 +189,16 @@ def _make_handler(net: LocalInternet) -> type[BaseHTTPRequestHandler]:
         def do_HEAD(self) -> None:
             self._respond(send_body=False)
 
+        def do_POST(self) -> None:
+            # The body is read (and kept) so the connection can be reused; routes ignore it.
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self._respond(send_body=True, body=body)
+
         def log_message(self, format: str, *args: object) -> None:
             pass  # keep pytest output clean
 
-        def _respond(self, *, send_body: bool) -> None:
-            net.requests.append(SeenRequest(self.command, self.path, dict(self.headers)))
+        def _respond(self, *, send_body: bool, body: bytes = b"") -> None:
+            net.requests.append(SeenRequest(self.command, self.path, dict(self.headers), body))
             route = net.routes.get(self.path.split("?")[0])
             if route is None:
                 route = Route(404, b"Not Found", {"Content-Type": "text/plain"})

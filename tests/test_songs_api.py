@@ -160,7 +160,7 @@ def test_youtube_search_needs_a_query(api):
 
 
 def test_youtube_search_results_are_cached(api):
-    from songs.api import youtube_search_cache_key
+    from songs.selectors import youtube_search_cache_key
 
     cache.set(youtube_search_cache_key("dancing  queen", 5), [{"id": "x", "title": "Dancing Queen"}], 60)
     assert api.get("/api/youtube/search?q=Dancing Queen").json() == [{"id": "x", "title": "Dancing Queen"}]

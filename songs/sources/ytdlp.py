@@ -49,6 +49,10 @@ CancelCheck = Callable[[], bool]
 CANCEL_CHECK_INTERVAL = 0.25
 MAX_SEARCH_RESULTS = 50
 
+# Extra yt-dlp options for searches, merged last. Empty in production; the tests point
+# the real yt-dlp at a local stand-in for YouTube with them (its `innertube_host`).
+SEARCH_OPTIONS: dict[str, Any] = {}
+
 _YOUTUBE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{11}$")
 _YOUTUBE_HOSTS = {"youtube.com", "m.youtube.com", "music.youtube.com", "youtube-nocookie.com"}
 _ID_PATH_PREFIXES = ("shorts", "embed", "live", "v", "e")
@@ -331,7 +335,7 @@ def search(query: str, *, limit: int = 5, timeout: float = 10) -> list[SearchRes
         "skip_download": True,
         # Someone is waiting on a phone: fail fast rather than retry three times.
         "extractor_retries": 1,
-    }
+    } | SEARCH_OPTIONS
     try:
         with yt_dlp.YoutubeDL(opts) as ydl:
             info = ydl.extract_info(f"ytsearch{limit}:{query}", download=False)

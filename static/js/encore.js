@@ -2,10 +2,12 @@
 
 // htmx leaves 4xx answers unswapped by default. Encore's views answer a refusal
 // with the fragment that explains it (the row with its error, an inline message
-// under a form), so those are swapped like any answer. 5xx stay unswapped.
+// under a form), so those are swapped like any answer. So is a 503: Encore's views
+// answer it when something outside (YouTube) cannot be reached, with a message
+// saying so. Other 5xx stay unswapped.
 document.addEventListener("htmx:beforeSwap", (event) => {
   const status = event.detail.xhr.status;
-  if (status >= 400 && status < 500) {
+  if ((status >= 400 && status < 500) || status === 503) {
     event.detail.shouldSwap = true;
     event.detail.isError = false;
   }
