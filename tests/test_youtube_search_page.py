@@ -6,6 +6,7 @@ HTTPS; nothing leaves 127.0.0.1.
 
 import html
 import re
+import uuid
 
 import pytest
 from django.core.cache import cache
@@ -13,6 +14,7 @@ from django.test import Client
 from django.utils import timezone
 
 from songs.models import Song
+from songs.selectors import youtube_search_cache_key
 from songs.sources import ytdlp
 from tests.internet import LocalInternet, closed_port
 from tests.youtube import Video, searched_queries, serve_search, ytdlp_options
@@ -27,14 +29,21 @@ ELSEWHERE = Video("aaaaaaaaaaa", "Dancing Queen <live>", "Someone", "4:10", "htt
 
 
 @pytest.fixture
+def q():
+    """A search of this test's own: the cache (Redis, maybe shared with another run) has
+    never seen it, and only its keys are removed afterwards."""
+    query = f"dancing queen {uuid.uuid4().hex[:8]}"
+    yield query
+    cache.delete_many([youtube_search_cache_key(query, limit) for limit in range(1, 21)])
+
+
+@pytest.fixture
 def youtube(monkeypatch):
     """The stand-in for YouTube, answering every search with QUEEN, KARAOKE and ELSEWHERE."""
-    cache.clear()
     with LocalInternet(tls=True) as net:
         serve_search(net, [QUEEN, KARAOKE, ELSEWHERE])
         monkeypatch.setattr(ytdlp, "SEARCH_OPTIONS", ytdlp_options(net.host))
         yield net
-    cache.clear()
 
 
 def search(client, q, **headers):
@@ -45,12 +54,12 @@ def add_urls(response) -> list[str]:
     return [html.unescape(url) for url in re.findall(r'name="url" value="([^"]+)"', response.content.decode())]
 
 
-def test_it_shows_the_results_with_channel_duration_and_thumbnail(host, youtube):
-    response = search(host, "dancing queen", **HTMX)
+def test_it_shows_the_results_with_channel_duration_and_thumbnail(host, youtube, q):
+    response = search(host, q, **HTMX)
 
     assert response.status_code == 200
     page = response.content.decode()
-    assert searched_queries(youtube) == ["dancing queen"]
+    assert searched_queries(youtube) == [q]
     assert page.lstrip().startswith("<div id=\"youtube-results\"") and "<html" not in page
     assert "ABBA - Dancing Queen (Official Lyric Video)" in page and "3:51" in page and "Sing King" in page
     assert "1:02:05" in page
@@ -60,23 +69,23 @@ def test_it_shows_the_results_with_channel_duration_and_thumbnail(host, youtube)
     assert add_urls(response) == [f"https://www.youtube.com/watch?v={v.id}" for v in (QUEEN, KARAOKE, ELSEWHERE)]
 
 
-def test_it_shows_the_results_on_the_whole_page_without_htmx(host, youtube):
+def test_it_shows_the_results_on_the_whole_page_without_htmx(host, youtube, q):
     song = Song.objects.create(title="Take On Me", source=Song.Source.URL, source_id="https://songs.example/1.mp3",
                                source_url="https://songs.example/1.mp3")
 
-    response = search(host, "dancing queen")
+    response = search(host, q)
 
     assert response.status_code == 200
     page = response.content.decode()
     assert "<html" in page and "ABBA - Dancing Queen" in page
-    assert 'value="dancing queen"' in page
+    assert f'value="{q}"' in page
     # `q` is the YouTube search here, not a filter of the library list.
     assert f'id="song-{song.pk}"' in page
 
 
-def test_it_adds_a_result_and_answers_with_its_row_on_top_of_the_list(host, youtube, queued,
+def test_it_adds_a_result_and_answers_with_its_row_on_top_of_the_list(host, youtube, q, queued,
                                                                       django_capture_on_commit_callbacks):
-    url = add_urls(search(host, "dancing queen", **HTMX))[0]
+    url = add_urls(search(host, q, **HTMX))[0]
 
     with django_capture_on_commit_callbacks(execute=True):
         response = host.post("/library/add", {"url": url}, **HTMX)
@@ -90,19 +99,19 @@ def test_it_adds_a_result_and_answers_with_its_row_on_top_of_the_list(host, yout
     assert [task[0] for task in queued] == ["jobs.tasks.run_job"]
 
     # Searching again, it is in the library (from the cache: YouTube is not asked twice).
-    again = search(host, "Dancing  Queen", **HTMX).content.decode()
+    again = search(host, q.replace(" ", "  ").title(), **HTMX).content.decode()
     assert again.count("In the library") == 1
     assert len(searched_queries(youtube)) == 1
 
 
-def test_it_says_which_results_are_already_in_the_library(host, youtube):
+def test_it_says_which_results_are_already_in_the_library(host, youtube, q):
     Song.objects.create(title="Dancing Queen", artist="ABBA", source=Song.Source.YOUTUBE, source_id=QUEEN.id,
                         source_url=f"https://www.youtube.com/watch?v={QUEEN.id}")
     # A deleted song does not count: adding it again makes a new one.
     Song.objects.create(title="Old", source=Song.Source.YOUTUBE, source_id=KARAOKE.id, deleted_at=timezone.now(),
                         source_url=f"https://www.youtube.com/watch?v={KARAOKE.id}")
 
-    response = search(host, "dancing queen", **HTMX)
+    response = search(host, q, **HTMX)
 
     page = response.content.decode()
     queen = page[page.index(f'id="youtube-{QUEEN.id}"'):page.index(f'id="youtube-{KARAOKE.id}"')]
@@ -110,57 +119,56 @@ def test_it_says_which_results_are_already_in_the_library(host, youtube):
     assert add_urls(response) == [f"https://www.youtube.com/watch?v={v.id}" for v in (KARAOKE, ELSEWHERE)]
 
 
-def test_it_shows_youtube_unreachable_inline_with_503(host, monkeypatch):
-    cache.clear()
+def test_it_shows_youtube_unreachable_inline_with_503(host, monkeypatch, q):
     monkeypatch.setattr(ytdlp, "SEARCH_OPTIONS", ytdlp_options(f"127.0.0.1:{closed_port()}"))
 
-    response = search(host, "dancing queen", **HTMX)
+    response = search(host, q, **HTMX)
 
     assert response.status_code == 503
     assert "YouTube could not be reached" in response.content.decode()
     assert 'role="alert"' in response.content.decode()
     # Without htmx: the page, with the message where the results would be.
-    response = search(host, "dancing queen")
+    response = search(host, q)
     assert response.status_code == 503
     assert "<html" in response.content.decode() and "YouTube could not be reached" in response.content.decode()
 
 
-@pytest.mark.parametrize(("q", "message"), [("", "Type what to look for"), ("   ", "Type what to look for"),
-                                             ("x" * 201, "at most 200 characters")])
-def test_it_refuses_a_blank_or_too_long_search_with_400(host, youtube, q, message):
-    response = search(host, q, **HTMX)
+@pytest.mark.parametrize(("query", "message"), [("", "Type what to look for"), ("   ", "Type what to look for"),
+                                                 ("x" * 201, "at most 200 characters")])
+def test_it_refuses_a_blank_or_too_long_search_with_400(host, youtube, query, message):
+    response = search(host, query, **HTMX)
 
     assert response.status_code == 400
     assert message in response.content.decode()
     assert searched_queries(youtube) == []
 
 
-def test_it_refuses_singers_and_anonymous_visitors_like_the_rest_of_the_page(singer_user, youtube):
+def test_it_refuses_singers_and_anonymous_visitors_like_the_rest_of_the_page(singer_user, youtube, q):
     singer = Client()
     singer.force_login(singer_user)
-    response = search(singer, "dancing queen")
+    response = search(singer, q)
     assert response.status_code == 403 and "Hosts only" in response.content.decode()
-    assert search(singer, "dancing queen", **HTMX)["HX-Refresh"] == "true"
-    response = search(Client(), "dancing queen")
+    assert search(singer, q, **HTMX)["HX-Refresh"] == "true"
+    response = search(Client(), q)
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
     assert searched_queries(youtube) == []
 
 
-def test_it_answers_a_second_search_from_the_cache_without_asking_youtube(host, youtube):
-    first = search(host, "dancing queen", **HTMX)
-    second = search(host, "  Dancing   QUEEN ", **HTMX)
+def test_it_answers_a_second_search_from_the_cache_without_asking_youtube(host, youtube, q):
+    first = search(host, q, **HTMX)
+    second = search(host, f"  {q.upper()} ", **HTMX)
 
     assert first.status_code == second.status_code == 200
     assert add_urls(second) == add_urls(first)
     assert len(youtube.requests_to("/youtubei/v1/search")) == 1
 
 
-def test_it_answers_the_api_from_the_same_search(api, youtube):
-    response = api.get("/api/youtube/search", {"q": "dancing queen", "limit": 2})
+def test_it_answers_the_api_from_the_same_search(api, youtube, q):
+    response = api.get("/api/youtube/search", {"q": q, "limit": 2})
 
     assert response.status_code == 200
     assert response.json()[0] == {
         "id": QUEEN.id, "title": QUEEN.title, "duration": 231.0, "channel": "ABBA",
         "url": f"https://www.youtube.com/watch?v={QUEEN.id}", "thumbnail": QUEEN.thumbnail,
     }
-    assert searched_queries(youtube) == ["dancing queen"]
+    assert searched_queries(youtube) == [q]
