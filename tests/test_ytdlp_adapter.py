@@ -1,7 +1,8 @@
 """The yt-dlp adapter, driving the real yt-dlp against a server on 127.0.0.1.
 
 YouTube itself cannot be reached from tests; what depends on it is covered by
-the offline classification test and by mapping a flat search entry.
+the offline classification test, by mapping a flat search entry, and by searching
+a local HTTPS stand-in for YouTube's search API (tests/youtube.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 
 from songs.audio.ffmpeg import ffmpeg_exe
 from songs.errors import Cancelled, PermanentError, TransientError
+from songs.sources import ytdlp
 from songs.sources.ytdlp import download as ytdlp_download
 from songs.sources.ytdlp import (
     normalise_url,
@@ -25,6 +27,7 @@ from songs.sources.ytdlp import (
     search_result_from_entry,
 )
 from tests.internet import Framing, LocalInternet, closed_port
+from tests.youtube import Video, searched_queries, serve_search, ytdlp_options
 
 
 @pytest.fixture(scope="module")
@@ -345,6 +348,21 @@ def test_it_says_youtube_is_unreachable_when_offline(monkeypatch: pytest.MonkeyP
 
     assert caught.value.code == "youtube_unreachable"
     assert "YouTube could not be reached" in caught.value.message
+
+
+def test_it_searches_youtube_and_keeps_only_videos_up_to_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    videos = [Video(f"video{n:06d}", f"Song {n}", "Channel", "4:05") for n in range(4)]
+    with LocalInternet(tls=True) as net:
+        serve_search(net, videos)
+        monkeypatch.setattr(ytdlp, "SEARCH_OPTIONS", ytdlp_options(net.host))
+
+        found = search("  some   song ", limit=3, timeout=5)
+
+        assert searched_queries(net) == ["some song"]
+    assert [(r.id, r.title, r.duration, r.channel) for r in found] == [
+        (f"video{n:06d}", f"Song {n}", 245.0, "Channel") for n in range(3)
+    ]
+    assert found[0].url == "https://www.youtube.com/watch?v=video000000" and found[0].thumbnail is None
 
 
 def test_it_returns_nothing_for_a_blank_search() -> None:
