@@ -1,4 +1,4 @@
-"""The Library page: search as you type, add by link or upload, per-song actions.
+"""The Library page: search as you type, add by link, upload or a YouTube search, per-song actions.
 
 HTMX-aware function views. Reads go through songs.selectors, writes through the
 services; a refusal (ApplicationError) is shown where the user acted, with its
@@ -94,9 +94,9 @@ def _get_song(request, song_id) -> Song | None:
         raise Http404("No such song.") from None
 
 
-def _library_page(request, *, status: int = 200, filters=None, **extra):
+def _library_page(request, *, status: int = 200, filter_data=None, **extra):
     since = timezone.now()  # before the read: the socket resends what changed after it, on every (re)connect
-    form = SongFilterForm(request.GET if filters is None else filters)
+    form = SongFilterForm(request.GET if filter_data is None else filter_data)
     songs = selectors.song_rows(selectors.song_search(**_filters(form)))
     context = {
         "filter_form": form,
@@ -186,7 +186,7 @@ def youtube_search(request):
     if request.htmx:
         return render(request, "songs/partials/_youtube_results.html", context, status=status)
     # Without JavaScript: the whole page, its library list unfiltered (`q` here is the YouTube search).
-    return _library_page(request, status=status, filters={}, **context)
+    return _library_page(request, status=status, filter_data={}, **context)
 
 
 def _song_action(request, song_id, action, *, done: str, removes_row: bool = False):
