@@ -76,6 +76,8 @@ def _songs():
 
 
 def _import_response(result) -> Response:
+    # The song's most recent job is the one in hand: no query to find it again.
+    result.song.recent_jobs = [result.job] if result.job else []
     body = {
         "song": SongOutputSerializer(result.song).data,
         "job": JobBriefSerializer(result.job).data if result.job else None,
