@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 
 from jobs.models import Job
 from jobs.services import song_reprocess
-from karaoke_site.api import filter_by_choices
+from karaoke_site.api import OutputFieldsOnce, filter_by_choices
 from karaoke_site.errors import ApplicationError
 from songs import selectors, services
 from songs.errors import AdapterError
@@ -28,13 +28,13 @@ from songs.models import Song
 from songs.sources import ytdlp
 
 
-class JobBriefSerializer(serializers.ModelSerializer):
+class JobBriefSerializer(OutputFieldsOnce, serializers.ModelSerializer):
     class Meta:
         model = Job
         fields = ["id", "kind", "status", "stage", "progress", "message", "error_code", "error_message"]
 
 
-class SongOutputSerializer(serializers.ModelSerializer):
+class SongOutputSerializer(OutputFieldsOnce, serializers.ModelSerializer):
     files = serializers.SerializerMethodField()
     job = serializers.SerializerMethodField(help_text="The song's most recent job.")
     cover_url = serializers.SerializerMethodField(help_text="The front cover, or null.")
