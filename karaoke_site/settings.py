@@ -5,6 +5,7 @@ The defaults are the embedded set-up that ``make run`` starts on a laptop
 changes environment variables, never this file. The README has the table.
 """
 
+import os
 import secrets
 import sys
 from pathlib import Path
@@ -63,6 +64,11 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["*"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 HOST = env_str("HOST", "0.0.0.0")
 PORT = env_int("PORT", 8000, minimum=1, maximum=65535)
+# Web server processes (uvicorn --workers). A process runs Python one thread at
+# a time, so one per core lets a busy party's requests use every core; the
+# default is the machine's cores, at most 4 (each process holds its own
+# connections and about 100 MB).
+WEB_CONCURRENCY = env_int("WEB_CONCURRENCY", min(4, os.cpu_count() or 1), minimum=1, maximum=64)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
