@@ -64,11 +64,6 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["*"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 HOST = env_str("HOST", "0.0.0.0")
 PORT = env_int("PORT", 8000, minimum=1, maximum=65535)
-# Web server processes (uvicorn --workers). A process runs Python one thread at
-# a time, so one per core lets a busy party's requests use every core; the
-# default is the machine's cores, at most 4 (each process holds its own
-# connections and about 100 MB).
-WEB_CONCURRENCY = env_int("WEB_CONCURRENCY", min(4, os.cpu_count() or 1), minimum=1, maximum=64)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -151,6 +146,19 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
     # qcluster) open the same test database as the test process.
     _database["TEST"] = {"NAME": str(DATA_DIR / "test-encore.sqlite3")}
 DATABASES = {"default": _database}
+
+# Web server processes (uvicorn --workers). A process runs Python one thread at a
+# time, so on PostgreSQL one per core (at most 4; each holds its connections and
+# about 100 MB) lets a busy party use every core. On SQLite the default is one:
+# every write takes the one database lock, and writers in other processes wait on
+# SQLite's sleeping retries; with two processes on a 2-core machine the import
+# benchmark's p95 doubled (README, Benchmarks).
+WEB_CONCURRENCY = env_int(
+    "WEB_CONCURRENCY",
+    1 if _database["ENGINE"] == "django.db.backends.sqlite3" else min(4, os.cpu_count() or 1),
+    minimum=1,
+    maximum=64,
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: channel layer and cache ----------------------------------------
