@@ -181,7 +181,9 @@ def main() -> None:
         if args.every:
             started = time.perf_counter()
             paced = run_clients(url, token, audio_port, args.clients, args.requests, f"paced{int(started)}", args.every)
-            report(f"  open loop, 1 per {args.every:g} s each", paced, time.perf_counter() - started)
+            # An additional view, not the goal's measure: people add songs at a pace.
+            report(f"(additional view) open loop, one import per client every {args.every:g} s",
+                   paced, time.perf_counter() - started)
         started = time.perf_counter()
         repeats = run_clients(url, token, audio_port, min(4, args.clients), 2, "warmup")
         report("import of a known link", repeats, time.perf_counter() - started)
