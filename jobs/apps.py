@@ -7,13 +7,14 @@ class JobsConfig(AppConfig):
 
     def ready(self):
         from django.db.models.signals import post_migrate
-        from django_q.signals import post_spawn
+        from django_q.signals import post_execute_in_worker, post_spawn
 
         from jobs import worker
 
         # Every Django-Q2 worker process starts beating as soon as it exists,
         # so /healthz sees a cluster alive before it has run a single task.
         post_spawn.connect(worker.on_worker_spawn, dispatch_uid="jobs.worker.heartbeat")
+        post_execute_in_worker.connect(worker.after_task, dispatch_uid="jobs.worker.flush_events")
         post_migrate.connect(_ensure_schedules, sender=self, dispatch_uid="jobs.schedules")
 
 

@@ -6,6 +6,7 @@ host pressing Cancel can race without corrupting it: the loser updates 0 rows
 and backs off. Status changes are published through jobs/events.py after commit.
 """
 
+import copy
 import logging
 import os
 import socket
@@ -40,35 +41,46 @@ def _refresh(job_id) -> Job:
 
 
 def job_create(*, song, user=None, kind: str = Job.Kind.IMPORT, start_stage: str = "") -> Job:
-    """A new job for `song`, enqueued when the caller's transaction commits."""
+    """A new job for `song`, enqueued (and announced as queued) when the caller's transaction commits."""
     from jobs.pipeline import first_stage
 
     stage = start_stage or first_stage().name
     job = Job.objects.create(song=song, kind=kind, stage=stage, start_stage=start_stage, created_by=user)
     _log(job.pk, "created", stage=stage, message=f"{job.get_kind_display()} requested")
-    events.job_updated(job)
-    transaction.on_commit(lambda: job_enqueue(job_id=job.pk))
+    transaction.on_commit(lambda: job_enqueue(job_id=job.pk, job=job))
     return job
 
 
-def job_enqueue(*, job_id) -> None:
-    """Hand the job to the cluster that runs its current stage."""
+def job_enqueue(*, job_id, job: Job | None = None) -> None:
+    """Hand the job to the cluster that runs its current stage.
+
+    `job` is the caller's row when it has one that fresh (job_create's): it
+    saves reading it again. `job.updated` goes out when this is what made the
+    job `queued`; a caller that had already marked it queued (a hand-off, the
+    recovery sweep) announced it itself.
+    """
     from jobs.pipeline import cluster_for
 
-    job = Job.objects.get(pk=job_id)
+    if job is None:
+        job = Job.objects.get(pk=job_id)
     if job.status not in Job.CLAIMABLE:
         return
     cluster = cluster_for(job.stage)
-    task_id = async_task(
-        "jobs.tasks.run_job", str(job.pk), cluster, cluster=cluster, task_name=f"job-{job.pk}-{uuid.uuid4().hex[:8]}"
-    )
-    # Only a still-pending job becomes "queued": a worker may have claimed it already.
-    updated = Job.objects.filter(pk=job.pk, status__in=Job.CLAIMABLE).update(
-        status=S.QUEUED, task_id=task_id or "", updated_at=timezone.now()
-    )
-    if updated:
-        with transaction.atomic():
-            events.job_updated(_refresh(job.pk))
+    now = timezone.now()
+    # One transaction: with the ORM broker the task row and the `queued` status
+    # are written together (one write lock on SQLite instead of two).
+    with transaction.atomic():
+        task_id = async_task(
+            "jobs.tasks.run_job", str(job.pk), cluster, cluster=cluster, task_name=f"job-{job.pk}-{uuid.uuid4().hex[:8]}"
+        ) or ""
+        # Only a job still waiting becomes "queued": a worker may have claimed it already.
+        updated = Job.objects.filter(pk=job.pk, status__in=Job.CLAIMABLE).update(
+            status=S.QUEUED, task_id=task_id, updated_at=now
+        )
+        if updated and job.status != S.QUEUED:
+            announced = copy.copy(job)
+            announced.status, announced.task_id, announced.updated_at = S.QUEUED, task_id, now
+            events.job_updated(announced)
 
 
 # --- the worker's side -------------------------------------------------------------

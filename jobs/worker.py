@@ -1,8 +1,12 @@
-"""Life of a Django-Q2 worker process: a background heartbeat.
+"""Life of a Django-Q2 worker process: a background heartbeat, and events sent per task.
 
 A worker can be busy for minutes (a long separation), and Django-Q2 has no
 periodic hook, so a daemon thread records the heartbeat. It dies with the
 process, which is exactly what /healthz and the stuck-job sweep need to see.
+
+Events leave through a background thread (karaoke_site.events); a task's last
+ones (`job.finished`) are flushed before the worker reports the task done, so
+a worker that is recycled or stopped next cannot take them with it.
 """
 
 import logging
@@ -39,3 +43,9 @@ def on_worker_spawn(sender, proc_name=None, **kwargs) -> None:
         daemon=True,
     )
     thread.start()
+
+
+def after_task(sender, **kwargs) -> None:
+    from karaoke_site import events
+
+    events.flush()

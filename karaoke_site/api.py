@@ -8,7 +8,7 @@ shape to read.
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -40,6 +40,30 @@ def filter_by_choices(queryset, params, choices: dict[str, list[str]]):
             raise ApplicationError(f"{name} must be one of: {', '.join(allowed)}.", extra={name: value})
         queryset = queryset.filter(**{name: value})
     return queryset
+
+
+class OutputFieldsOnce:
+    """For output serializers: the fields are built once per class, not per object.
+
+    A ModelSerializer introspects its model and constructs every field each time
+    one is created: about 10 ms for a Song on these machines, most of the import
+    endpoint's own time (and once per row for a nested serializer in a list).
+    Here they are built once, bound to a template without context, and shared
+    (read only). So a `get_<field>` method of such a serializer must not read
+    `self.context` or `self.instance`; use it only for output.
+    """
+
+    _shared_fields: dict = {}
+
+    @property
+    def fields(self):
+        cls = type(self)
+        fields = OutputFieldsOnce._shared_fields.get(cls)
+        if fields is None:
+            # Two threads may both build them the first time; either result is right.
+            fields = serializers.Serializer.fields.func(cls())
+            OutputFieldsOnce._shared_fields[cls] = fields
+        return fields
 
 
 def exception_handler(exc, context):

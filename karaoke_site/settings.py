@@ -5,6 +5,7 @@ The defaults are the embedded set-up that ``make run`` starts on a laptop
 changes environment variables, never this file. The README has the table.
 """
 
+import os
 import secrets
 import sys
 from pathlib import Path
@@ -145,6 +146,19 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
     # qcluster) open the same test database as the test process.
     _database["TEST"] = {"NAME": str(DATA_DIR / "test-encore.sqlite3")}
 DATABASES = {"default": _database}
+
+# Web server processes (uvicorn --workers). A process runs Python one thread at a
+# time, so on PostgreSQL one per core (at most 4; each holds its connections and
+# about 100 MB) lets a busy party use every core. On SQLite the default is one:
+# every write takes the one database lock, and writers in other processes wait on
+# SQLite's sleeping retries; with two processes on a 2-core machine the import
+# benchmark's p95 doubled (README, Benchmarks).
+WEB_CONCURRENCY = env_int(
+    "WEB_CONCURRENCY",
+    1 if _database["ENGINE"] == "django.db.backends.sqlite3" else min(4, os.cpu_count() or 1),
+    minimum=1,
+    maximum=64,
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: channel layer and cache ----------------------------------------

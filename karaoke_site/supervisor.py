@@ -69,7 +69,10 @@ class Child:
             pass
 
 
-def web_child(host: str, port: int) -> Child:
+def web_child(host: str, port: int, workers: int = 1) -> Child:
+    # With several workers uvicorn's own supervisor holds the socket and forks
+    # them; they stay in its process group, so stopping or killing the group
+    # (and PR_SET_PDEATHSIG on uvicorn, which then stops its workers) covers them.
     return Child(
         name="web",
         argv=[
@@ -79,6 +82,7 @@ def web_child(host: str, port: int) -> Child:
             "--proxy-headers",
             "--timeout-graceful-shutdown", "5",
             "--no-access-log",
+            *(["--workers", str(workers)] if workers > 1 else []),
         ],
     )
 
@@ -104,7 +108,7 @@ class Supervisor:
         self.stdout = stdout
         self.children: list[Child] = []
         if web:
-            self.children.append(web_child(host, port))
+            self.children.append(web_child(host, port, settings.WEB_CONCURRENCY))
         self.children.extend(cluster_child(name) for name in clusters)
         self.redis: embedded.EmbeddedRedis | None = None
         self.stopping = False

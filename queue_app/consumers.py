@@ -1,5 +1,6 @@
 """WebSocket consumers of the party: thin, they only read and forward."""
 
+import json
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -34,6 +35,19 @@ def _state(room) -> dict:
     return selectors.room_state(room=room)
 
 
+# channels-redis hands one event object to every consumer of the group in this process
+# (one Redis message per process): it is serialized once, not once per client, which
+# was a whole queue's json.dumps per phone per change. The event loop is one thread.
+_last_sent: tuple[dict, str] | None = None
+
+
+def _as_json(event: dict) -> str:
+    global _last_sent
+    if _last_sent is None or _last_sent[0] is not event:
+        _last_sent = (event, json.dumps(event))
+    return _last_sent[1]
+
+
 class RoomJsonConsumer(AsyncJsonWebsocketConsumer):
     """`/ws/rooms/<code>/`: the whole room first (`state`), then every change, as JSON.
 
@@ -62,13 +76,13 @@ class RoomJsonConsumer(AsyncJsonWebsocketConsumer):
 
     # One handler per event type; each forwards the event as it is.
     async def queue_changed(self, event):
-        await self.send_json(event)
+        await self.send(text_data=_as_json(event))
 
     async def player_state(self, event):
-        await self.send_json(event)
+        await self.send(text_data=_as_json(event))
 
     async def room_changed(self, event):
-        await self.send_json(event)
+        await self.send(text_data=_as_json(event))
 
 
 class RoomHtmlConsumer(AsyncWebsocketConsumer):

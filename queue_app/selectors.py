@@ -58,12 +58,20 @@ def as_rotation_entry(entry: QueueEntry) -> rotation.Entry:
 
 
 class RoomSnapshot:
-    """Every singer who ever joined (the rotation needs those who left too) and every entry."""
+    """Every entry, and every singer with one (the rotation needs those who left too)."""
 
     def __init__(self, room: Room):
         self.room = room
-        self.singers = {s.pk: s for s in Singer.objects.filter(room=room)}
-        self.entries = {e.pk: e for e in QueueEntry.objects.filter(room=room).select_related("song")}
+        entries = QueueEntry.objects.filter(room=room).select_related("song")
+        # Not the songs' lyrics: nothing here shows them, and they are the bulk of a row.
+        self.entries = {e.pk: e for e in entries.defer("song__lyrics_synced", "song__lyrics_plain")}
+        # Only singers with an entry here: the rotation ignores the others (their join
+        # order only renumbers, without reordering, the ones that count), and a room full
+        # of phones that never queued made every change cost O(singers).
+        # Their ids from the entries read above, not a second query on the entries: a
+        # change in between must not leave an entry without its singer.
+        singer_ids = {e.singer_id for e in self.entries.values()}
+        self.singers = {s.pk: s for s in Singer.objects.filter(room=room, pk__in=singer_ids)}
         self.rotation_entries = [as_rotation_entry(e) for e in self.entries.values()]
 
     def order(self) -> list[rotation.Entry]:

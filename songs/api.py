@@ -18,19 +18,19 @@ from rest_framework.views import APIView
 
 from jobs.models import Job
 from jobs.services import song_reprocess
-from karaoke_site.api import filter_by_choices
+from karaoke_site.api import OutputFieldsOnce, filter_by_choices
 from karaoke_site.errors import ApplicationError
 from songs import selectors, services
 from songs.models import Song
 
 
-class JobBriefSerializer(serializers.ModelSerializer):
+class JobBriefSerializer(OutputFieldsOnce, serializers.ModelSerializer):
     class Meta:
         model = Job
         fields = ["id", "kind", "status", "stage", "progress", "message", "error_code", "error_message"]
 
 
-class SongOutputSerializer(serializers.ModelSerializer):
+class SongOutputSerializer(OutputFieldsOnce, serializers.ModelSerializer):
     files = serializers.SerializerMethodField()
     job = serializers.SerializerMethodField(help_text="The song's most recent job.")
     cover_url = serializers.SerializerMethodField(help_text="The front cover, or null.")
@@ -72,6 +72,8 @@ def _songs():
 
 
 def _import_response(result) -> Response:
+    # The song's most recent job is the one in hand: no query to find it again.
+    result.song.recent_jobs = [result.job] if result.job else []
     body = {
         "song": SongOutputSerializer(result.song).data,
         "job": JobBriefSerializer(result.job).data if result.job else None,

@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from karaoke_site.errors import ApplicationError, Conflict
-from songs import events
+from songs import events, selectors
 from songs.audio import ffmpeg
 from songs.errors import AdapterError
 from songs.models import Song
@@ -66,7 +66,7 @@ def song_import_url(*, url: str, user=None) -> ImportResult:
     from jobs.services import job_create
 
     source, source_id, canonical = _source_of(url.strip())
-    existing = _live().filter(source=source, source_id=source_id).first()
+    existing = selectors.live_song_with_source(source=source, source_id=source_id)
     if existing:
         return _existing_result(existing, f"Already in the library: {existing}.")
     try:
@@ -78,7 +78,7 @@ def song_import_url(*, url: str, user=None) -> ImportResult:
             events.song_changed(song)
     except IntegrityError:
         # Another request created it between our check and our insert.
-        existing = _live().filter(source=source, source_id=source_id).first()
+        existing = selectors.live_song_with_source(source=source, source_id=source_id)
         if existing is None:
             raise
         return _existing_result(existing, f"Already in the library: {existing}.")
@@ -99,12 +99,12 @@ def _store_original(song: Song, src: Path, *, move: bool) -> None:
 
 
 def _local_duplicate(*, content_hash: str, source: str, source_id: str) -> ImportResult | None:
-    existing = _live().filter(content_hash=content_hash).first()
+    existing = selectors.live_songs_with_content(content_hash=content_hash).first()
     if existing:
         return _existing_result(existing, f"The same audio is already in the library: {existing}.")
     # The same file of a folder, changed since its import (its tags edited, say):
     # the (source, source_id) constraint refuses a second song for that path.
-    existing = _live().filter(source=source, source_id=source_id).first() if source_id else None
+    existing = selectors.live_song_with_source(source=source, source_id=source_id) if source_id else None
     if existing:
         return _existing_result(existing, f"This file was imported before (it has changed since): {existing}.")
     return None

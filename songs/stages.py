@@ -10,7 +10,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from songs import services
+from songs import selectors, services
 from songs.audio import ffmpeg
 from songs.errors import PermanentError
 from songs.models import Song
@@ -49,7 +49,7 @@ def download(ctx) -> str | None:
         filename="original",
     )
     content_hash = ffmpeg.sha256_file(result.path)
-    duplicate = Song.objects.filter(deleted_at__isnull=True, content_hash=content_hash).exclude(pk=song.pk).first()
+    duplicate = selectors.live_songs_with_content(content_hash=content_hash).exclude(pk=song.pk).first()
     if duplicate is not None:
         services.song_merge_into(song=song, into=duplicate)
         ctx.merged = duplicate

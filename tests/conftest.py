@@ -290,6 +290,11 @@ class EventRecorder:
     def drain(self, timeout: float = 0.3) -> list[dict]:
         import asyncio
 
+        from karaoke_site import events
+
+        # Events leave on a background thread: what was published is sent first.
+        assert events.flush(), "the events were not sent within 5 s"
+
         async def receive_all():
             received = []
             while True:

@@ -29,8 +29,9 @@ def fresh_env(data_dir: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def supervisor(tmp_path):
+def supervisor(tmp_path, request):
     env = fresh_env(tmp_path)
+    env.update(getattr(request, "param", {}))
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=BASE_DIR, env=env, check=True, timeout=300)
     port = free_port()
     log = (tmp_path / "serve.log").open("wb")
@@ -68,6 +69,7 @@ def wait_all_gone(processes: list[psutil.Process], timeout=30.0) -> list[str]:
     return [f"{p.pid} {' '.join(p.cmdline()[:4])}" for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
 
+@pytest.mark.parametrize("supervisor", [{}, {"WEB_CONCURRENCY": "2"}], indirect=True, ids=["one-web", "two-web"])
 def test_it_serves_a_healthy_site_and_stops_everything_on_sigterm(supervisor):
     process, port, data_dir = supervisor
     body = wait_healthy(process, port, data_dir / "serve.log")
@@ -85,6 +87,8 @@ def test_it_serves_a_healthy_site_and_stops_everything_on_sigterm(supervisor):
     assert "Encore is running" in (data_dir / "serve.log").read_text()
 
 
+# With WEB_CONCURRENCY=2, uvicorn forks two web workers of its own.
+@pytest.mark.parametrize("supervisor", [{}, {"WEB_CONCURRENCY": "2"}], indirect=True, ids=["one-web", "two-web"])
 def test_a_killed_supervisor_leaves_no_child_behind(supervisor):
     process, port, data_dir = supervisor
     wait_healthy(process, port, data_dir / "serve.log")
