@@ -384,6 +384,26 @@ def test_it_refuses_to_remove_a_song_already_playing_with_a_409(room, carol):
     assert response.status_code == 409 and "Only a waiting song" in response.content.decode()
 
 
+def test_it_shows_the_singers_song_playing_now_in_my_songs(room, carol):
+    gus, hal = Client(), Client()
+    join(gus, room, "Gus")
+    join(hal, room, "Hal")
+    for client, title in ((gus, "Gus sings"), (hal, "Hal sings"), (gus, "Gus again")):
+        client.post(f"/rooms/{room.code}/queue/add", {"song": str(make_song(title).pk)}, **HTMX)
+    services.player_play(room=room, actor=actor_for(room, user=carol))
+
+    def my_songs(client) -> str:
+        return client.get(f"/rooms/{room.code}/").content.decode().split(f'id="my-songs-{room.code}"')[1].split("</section>")[0]
+
+    mine = my_songs(gus)
+    assert "singing now" in mine and mine.index("Gus sings") < mine.index("Gus again")
+    assert mine.count("Remove") == 1  # only the waiting one can be taken out
+    assert "singing now" not in my_songs(hal) and "Gus sings" not in my_songs(hal)
+    # The answer to an add says so as well.
+    response = gus.post(f"/rooms/{room.code}/queue/add", {"song": str(make_song("Gus thrice").pk)}, **HTMX)
+    assert "singing now" in response.content.decode()
+
+
 def test_it_lets_a_singer_leave_and_takes_their_songs(room):
     client = Client()
     join(client, room, "Gus")
