@@ -14,6 +14,12 @@ document.addEventListener("htmx:oobBeforeSwap", (event) => {
     event.detail.shouldSwap = false;
     return;
   }
+  // A settings form of the same version says nothing new (it is the push of this host's
+  // own save, whose answer is already here with its "Settings saved.").
+  if (current.matches("form.settings") && Number(incoming.dataset.version) === Number(current.dataset.version)) {
+    event.detail.shouldSwap = false;
+    return;
+  }
   // The host is editing the settings form (it has the focus, or unsaved changes) while
   // another host's save arrives (room.changed): swapping it now would throw away what
   // this host typed. Keep the newest copy; it goes in when they leave the form unchanged
