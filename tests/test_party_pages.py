@@ -80,10 +80,16 @@ def _do(party, role: str, action: str):
         "skip": ("post", f"/rooms/{code}/host/player", {"action": "skip"}),
         "settings": ("post", f"/rooms/{code}/host/settings", {"name": "Saturday", "is_open": "on",
                                                              "rotation_mode": "fair"}),
+        "unpin": ("post", f"/rooms/{code}/host/{party['guss']}/unpin", {}),
+        "play": ("post", f"/rooms/{code}/host/player", {"action": "play"}),
+        "pause": ("post", f"/rooms/{code}/host/player", {"action": "pause"}),
+        "previous": ("post", f"/rooms/{code}/host/player", {"action": "previous"}),
+        "leave": ("post", f"/rooms/{code}/leave", {}),
+        "view TV page": ("get", f"/rooms/{code}/tv/", {}),
     }
     method, url, data = requests[action]
     # Page loads as a browser does; actions as the page's HTMX does.
-    extra = {} if action in ("view singer page", "join", "view host page") else HTMX
+    extra = {} if action in ("view singer page", "join", "view host page", "leave", "view TV page") else HTMX
     return getattr(client, method)(url, data, **extra)
 
 
@@ -103,6 +109,13 @@ MATRIX = {
     "next":                             (403, 403, 403, 403, 200, 200, 403),
     "skip":                             (403, 403, 403, 403, 409, 409, 403),
     "settings":                         (403, 403, 403, 403, 200, 200, 403),
+    "unpin":                            (403, 403, 403, 403, 200, 200, 403),
+    "play":                             (403, 403, 403, 403, 200, 200, 403),
+    # Nothing plays yet, nothing has played: the host is told why (409).
+    "pause":                            (403, 403, 403, 403, 409, 409, 403),
+    "previous":                         (403, 403, 403, 403, 409, 409, 403),
+    "leave":                            (403, 403, 302, 302, 403, 403, 403),
+    "view TV page":                     (302, 403, 302, 403, 200, 200, 403),
 }
 
 

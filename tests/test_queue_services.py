@@ -213,6 +213,66 @@ def test_each_change_publishes_its_events_once(call, expected, room, listen, dja
     assert first.pk and second.pk
 
 
+@pytest.mark.parametrize(
+    ("call", "expected"),
+    [
+        ("create", []),  # nobody watches a room that did not exist
+        ("join", []),  # nothing any page shows changes until they queue a song
+        ("join again", []),
+        ("play from stopped", ["queue.changed", "player.state"]),
+        ("next", ["queue.changed", "player.state"]),
+        ("next at the end", ["queue.changed", "player.state"]),
+        ("next from a TV that is behind", []),  # another TV moved on already: nothing happens
+        ("previous with nothing before", ["queue.changed", "player.state"]),
+        ("unpin", ["queue.changed", "player.state"]),
+        ("change the song", ["queue.changed", "player.state"]),
+        ("reorder through the API's service", ["queue.changed", "player.state"]),
+        ("merge a duplicate", ["queue.changed", "player.state"]),
+    ],
+)
+def test_it_publishes_which_events_and_how_many_for_every_other_call(
+    call, expected, room, host, listen, django_capture_on_commit_callbacks
+):
+    ann, ben = guest(room, "Ann"), guest(room, "Ben")
+    anns, bens = add(ann, "1"), add(ben, "1")
+    actor = as_host(room)
+    if call in ("next", "next from a TV that is behind", "previous with nothing before", "next at the end"):
+        services.player_play(room=room, actor=actor)  # Ann 1 plays
+    if call == "next at the end":
+        services.player_next(room=room, actor=actor)  # Ben 1 plays, nothing waits
+    if call == "unpin":
+        services.queue_move(room=room, actor=actor, entry_id=bens.pk, position=0)
+    # Two listeners: one looks inside the transaction, one after it (each is read once).
+    inside, recorder = listen(room_group(room.code)), listen(room_group(room.code))
+    actions = {
+        "create": lambda: services.room_create(owner=host, name="Another"),
+        "join": lambda: guest(room, "Cat"),
+        "join again": lambda: services.singer_join(room=room, token=ann.token),
+        "play from stopped": lambda: services.player_play(room=room, actor=actor),
+        "next": lambda: services.player_next(room=room, actor=actor, expected_entry=anns.pk),
+        "next at the end": lambda: services.player_next(room=room, actor=actor),
+        "next from a TV that is behind": lambda: services.player_next(room=room, actor=actor, expected_entry=bens.pk),
+        "previous with nothing before": lambda: services.player_previous(room=room, actor=actor),
+        "unpin": lambda: services.queue_move(room=room, actor=actor, entry_id=bens.pk, position=None),
+        "change the song": lambda: services.queue_update(room=room, actor=as_singer(ben), entry_id=bens.pk,
+                                                         song=song("Another")),
+        "reorder through the API's service": lambda: services.queue_update(room=room, actor=actor, entry_id=bens.pk,
+                                                                           position=0),
+        "merge a duplicate": lambda: services.queue_entries_move_song(from_song=bens.song, to_song=song("Kept")),
+    }
+    version = Room.objects.get(pk=room.pk).version
+    with django_capture_on_commit_callbacks(execute=True):
+        actions[call]()
+        # Inside the transaction nothing has left yet: events go after commit.
+        assert inside.types(timeout=0.1) == []
+    events = recorder.drain()
+    assert [event["type"] for event in events] == expected
+    # Every change bumps the room's version once, and its events carry it.
+    new_version = Room.objects.get(pk=room.pk).version
+    assert new_version == version + (1 if expected else 0)
+    assert all(event["version"] == new_version for event in events)
+
+
 def test_a_refused_change_publishes_nothing(room, listen, django_capture_on_commit_callbacks):
     recorder = listen(room_group(room.code))
     with django_capture_on_commit_callbacks(execute=True), pytest.raises(ApplicationError):
