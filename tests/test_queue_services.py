@@ -388,6 +388,48 @@ def test_merging_a_duplicate_song_moves_its_queue_entries(room, listen, django_c
     assert recorder.types() == ["queue.changed", "player.state"]
 
 
+@pytest.mark.parametrize("change", ["ready", "error", "soft delete", "restore", "hard delete"])
+def test_it_tells_the_rooms_where_a_song_is_queued_when_the_song_changes(
+    change, room, host, listen, django_capture_on_commit_callbacks
+):
+    from songs import services as song_services
+
+    other_room = services.room_create(owner=host, name="Elsewhere")
+    ann, ben = guest(room, "Ann"), guest(room, "Ben")
+    status = Song.Status.READY if change in ("soft delete", "restore", "hard delete") else Song.Status.PROCESSING
+    slow = add(ann, "Slow", status=status)
+    add(ben, "Quick")
+    if change == "restore":
+        song_services.song_soft_delete(song=slow.song)
+    # Not ready yet (or gone): Ben's song is up next, Ann's waits with its badge.
+    before = selectors.player_payload(snap(room))["up_next"]["song"]["title"]
+    recorder, elsewhere = listen(room_group(room.code)), listen(room_group(other_room.code))
+    version = Room.objects.get(pk=room.pk).version
+    with django_capture_on_commit_callbacks(execute=True):
+        {
+            "ready": lambda: song_services.song_mark_ready(song=slow.song),
+            "error": lambda: song_services.song_mark_error(song=slow.song, message="Demucs failed"),
+            "soft delete": lambda: song_services.song_soft_delete(song=slow.song),
+            "restore": lambda: song_services.song_restore(song=slow.song),
+            "hard delete": lambda: song_services.song_hard_delete(song=slow.song),
+        }[change]()
+    events = recorder.drain()
+    assert [event["type"] for event in events] == ["queue.changed", "player.state"]
+    assert all(event["version"] == version + 1 for event in events)
+    assert elsewhere.types() == []
+    titles = [item["song"]["title"] for item in events[0]["queue"]]
+    ready = {item["song"]["title"]: item["song"]["ready"] for item in events[0]["queue"]}
+    up_next = events[1]["player"]["up_next"]["song"]["title"]
+    if change in ("ready", "restore"):
+        assert before == "Ben Quick" and up_next == "Ann Slow" and ready["Ann Slow"] is True
+    elif change == "hard delete":
+        assert before == "Ann Slow" and titles == ["Ben Quick"] and up_next == "Ben Quick"
+    elif change == "soft delete":
+        assert before == "Ann Slow" and up_next == "Ben Quick" and ready["Ann Slow"] is False
+    else:  # failed: it stays in the queue (its singer removes it), passed over
+        assert before == up_next == "Ben Quick" and ready["Ann Slow"] is False
+
+
 def test_history_lists_what_was_sung(room):
     ann = guest(room, "Ann")
     add(ann)
