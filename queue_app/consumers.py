@@ -105,11 +105,15 @@ class RoomHtmlConsumer(AsyncWebsocketConsumer):
             await self.close(code=4403)
             return
         self.host_view = actor.is_host and _query(self.scope).get("view") == "host"
-        self.singer_id = actor.singer.pk if actor.singer is not None else None
+        # A singer's "My songs" needs the queue and the player together, which arrive in
+        # different events: keep the newest of each (pushes may come out of order).
+        self.singer_id = actor.singer.pk if actor.singer is not None and not self.host_view else None
         self.group = room_group(room.code)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         state = await _state(room)
+        self.queue, self.queue_version = state["queue"], state["version"]
+        self.player, self.player_version = state["player"], state["version"]
         await self.send(text_data=fragments.state_html(state, host=self.host_view, singer_id=self.singer_id))
 
     async def disconnect(self, code):
@@ -117,10 +121,20 @@ class RoomHtmlConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def queue_changed(self, event):
-        await self.send(text_data=fragments.queue_changed_html(event, host=self.host_view, singer_id=self.singer_id))
+        if event["version"] >= self.queue_version:
+            self.queue, self.queue_version = event["queue"], event["version"]
+        await self.send(text_data=fragments.queue_changed_html(
+            event, host=self.host_view, singer_id=self.singer_id, player=self.player))
 
     async def player_state(self, event):
-        await self.send(text_data=fragments.player_state_html(event))
+        before = fragments.my_playing(self.player, self.singer_id)
+        if event["version"] >= self.player_version:
+            self.player, self.player_version = event["player"], event["version"]
+        after = fragments.my_playing(self.player, self.singer_id)
+        # The singer's own song started or ended: "My songs" says "singing now", or no longer.
+        mine_changed = (before or {}).get("id") != (after or {}).get("id")
+        await self.send(text_data=fragments.player_state_html(
+            event, singer_id=self.singer_id, queue=self.queue if mine_changed else None))
 
     async def room_changed(self, event):
-        await self.send(text_data=fragments.room_changed_html(event))
+        await self.send(text_data=fragments.room_changed_html(event, host=self.host_view))

@@ -12,12 +12,15 @@ from functools import partial
 
 from django.template.loader import render_to_string
 
+from queue_app.forms import RoomSettingsForm
+
 # Fragment ids, one per kind and room (a page shows one room).
 ROOM = "room-{code}"
 NOW_PLAYING = "now-playing-{code}"
 QUEUE = "queue-{code}"
 HOST_QUEUE = "host-queue-{code}"
 MY_SONGS = "my-songs-{code}"
+SETTINGS = "settings-{code}"
 
 
 def my_entries(queue: list[dict], singer_id: int | None) -> list[dict]:
@@ -25,6 +28,14 @@ def my_entries(queue: list[dict], singer_id: int | None) -> list[dict]:
     if singer_id is None:
         return []
     return [item for item in queue if item["singer"]["id"] == singer_id]
+
+
+def my_playing(player: dict | None, singer_id: int | None) -> dict | None:
+    """The singer's own song, when it is the one playing now (else None)."""
+    entry = player.get("entry") if player else None
+    if entry is None or singer_id is None or entry["singer"]["id"] != singer_id:
+        return None
+    return entry
 
 
 def room_context(*, room: dict, version: int) -> dict:
@@ -39,8 +50,20 @@ def queue_context(*, code: str, queue: list[dict], version: int, **extra) -> dic
     return {"code": code, "queue": queue, "version": version, **extra}
 
 
-def my_songs_context(*, code: str, queue: list[dict], singer_id: int | None, version: int, **extra) -> dict:
-    return {"code": code, "mine": my_entries(queue, singer_id), "version": version, **extra}
+def my_songs_context(
+    *, code: str, queue: list[dict], singer_id: int | None, version: int, player: dict | None = None, **extra
+) -> dict:
+    return {
+        "code": code, "mine": my_entries(queue, singer_id), "singing_now": my_playing(player, singer_id),
+        "version": version, **extra,
+    }
+
+
+def settings_context(*, room: dict, version: int, **extra) -> dict:
+    return {
+        "code": room["code"], "room": room, "version": version,
+        "settings_form": extra.pop("settings_form", None) or RoomSettingsForm(initial=room), **extra,
+    }
 
 
 def render(template: str, context: dict, *, oob: bool = True) -> str:
@@ -83,9 +106,15 @@ def queue_html(*, code: str, queue: list[dict], version: int, host: bool, cache:
     return _cached((template, code, version), build) if cache else build()
 
 
-def my_songs_html(*, code: str, queue: list[dict], singer_id: int | None, version: int) -> str:
+def my_songs_html(*, code: str, queue: list[dict], singer_id: int | None, version: int, player: dict | None = None) -> str:
     # Per singer: small, and not worth a cache entry per phone.
-    return render("_my_songs.html", my_songs_context(code=code, queue=queue, singer_id=singer_id, version=version))
+    return render("_my_songs.html", my_songs_context(
+        code=code, queue=queue, singer_id=singer_id, version=version, player=player))
+
+
+def settings_html(*, room: dict, version: int, cache: bool = False) -> str:
+    build = partial(render, "_settings.html", settings_context(room=room, version=version))
+    return _cached(("settings", room["code"], version), build) if cache else build()
 
 
 def state_html(state: dict, *, host: bool, singer_id: int | None) -> str:
@@ -97,21 +126,34 @@ def state_html(state: dict, *, host: bool, singer_id: int | None) -> str:
         queue_html(code=code, queue=state["queue"], version=version, host=host),
     ]
     if not host and singer_id is not None:
-        parts.append(my_songs_html(code=code, queue=state["queue"], singer_id=singer_id, version=version))
+        parts.append(my_songs_html(code=code, queue=state["queue"], singer_id=singer_id, version=version,
+                                   player=state["player"]))
+    if host:
+        parts.append(settings_html(room=state["room"], version=version))
     return "\n".join(parts)
 
 
-def queue_changed_html(event: dict, *, host: bool, singer_id: int | None) -> str:
+def queue_changed_html(event: dict, *, host: bool, singer_id: int | None, player: dict | None = None) -> str:
+    """`player`: the newest player the watcher has seen (for the singer's "singing now")."""
     code, version, queue = event["room"], event["version"], event["queue"]
     parts = [queue_html(code=code, queue=queue, version=version, host=host, cache=True)]
     if not host and singer_id is not None:
-        parts.append(my_songs_html(code=code, queue=queue, singer_id=singer_id, version=version))
+        parts.append(my_songs_html(code=code, queue=queue, singer_id=singer_id, version=version, player=player))
     return "\n".join(parts)
 
 
-def player_state_html(event: dict) -> str:
-    return now_playing_html(code=event["room"], player=event["player"], version=event["version"], cache=True)
+def player_state_html(event: dict, *, singer_id: int | None = None, queue: list[dict] | None = None) -> str:
+    """Now playing; with `queue` (the newest the watcher has seen) also the singer's "My
+    songs", for a player change that starts or ends their own song."""
+    parts = [now_playing_html(code=event["room"], player=event["player"], version=event["version"], cache=True)]
+    if queue is not None and singer_id is not None:
+        parts.append(my_songs_html(code=event["room"], queue=queue, singer_id=singer_id, version=event["version"],
+                                   player=event["player"]))
+    return "\n".join(parts)
 
 
-def room_changed_html(event: dict) -> str:
-    return room_html(room=event["settings"], version=event["version"], cache=True)
+def room_changed_html(event: dict, *, host: bool = False) -> str:
+    parts = [room_html(room=event["settings"], version=event["version"], cache=True)]
+    if host:
+        parts.append(settings_html(room=event["settings"], version=event["version"], cache=True))
+    return "\n".join(parts)

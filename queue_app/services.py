@@ -305,6 +305,28 @@ def queue_entries_move_song(*, from_song: Song, to_song: Song) -> None:
             _publish_all(room)
 
 
+def rooms_song_changed(*, song_id, room_ids: list[int] | None = None) -> None:
+    """A song became ready, failed, was deleted or restored: every room where it waits or
+    plays is drawn again (its "processing" badge goes, who is up next may change), as one
+    change of each room. `room_ids`: the rooms to tell when the entries are already gone
+    (a hard delete takes them with the song)."""
+    with transaction.atomic():
+        if room_ids is None:
+            room_ids = rooms_with_song(song_id=song_id)
+        for room in Room.objects.filter(pk__in=list(room_ids)).order_by("pk"):  # one lock order: no deadlock
+            room = _lock(room)
+            _bump(room)
+            _publish_all(room)
+
+
+def rooms_with_song(*, song_id) -> list[int]:
+    """The rooms where the song waits or plays (read before a delete takes the entries)."""
+    return list(
+        QueueEntry.objects.filter(song_id=song_id, status__in=[S.WAITING, S.PLAYING])
+        .values_list("room_id", flat=True).distinct()
+    )
+
+
 # --- the player (host, or a TV signed in as the host) -------------------------------------
 
 

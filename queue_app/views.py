@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from karaoke_site.errors import ApplicationError, NotFound
 from karaoke_site.procs import lan_addresses
 from queue_app import access, fragments, selectors, services
+from queue_app.forms import RoomSettingsForm
 from queue_app.models import Room
 from songs import selectors as song_selectors
 from songs.models import Song
@@ -144,6 +145,7 @@ def _singer_context(request, room: Room, actor: access.Actor, **extra) -> dict:
         "room": state["room"], "code": room.code, "version": state["version"],
         "queue": state["queue"], "player": state["player"],
         "mine": fragments.my_entries(state["queue"], singer_id),
+        "singing_now": fragments.my_playing(state["player"], singer_id),
         "actor": actor, "singer": actor.singer, "q": query,
         "hits": song_selectors.song_search_for_singers(query=query, limit=SEARCH_LIMIT),
         "ws_url": f"/ws/rooms/{room.code}/html/",
@@ -297,27 +299,6 @@ def room_queue_remove(request, room, actor, entry_id):
 
 
 # --- /rooms/<code>/host/: the host's console ---------------------------------------------------
-
-
-class RoomSettingsForm(forms.Form):
-    name = forms.CharField(max_length=100, label="Name")
-    is_open = forms.BooleanField(required=False, label="Open to new singers")
-    new_password = forms.CharField(max_length=128, required=False, strip=False, label="New password",
-                                   widget=forms.PasswordInput)
-    remove_password = forms.BooleanField(required=False, label="No password")
-    rotation_mode = forms.ChoiceField(choices=Room.RotationMode.choices, label="Rotation")
-    max_waiting_per_singer = forms.IntegerField(
-        min_value=1, max_value=100, required=False, label="Songs waiting per singer (empty: no limit)"
-    )
-
-    def changes(self) -> dict:
-        data = dict(self.cleaned_data)
-        new_password, remove = data.pop("new_password"), data.pop("remove_password")
-        if remove:
-            data["password"] = ""
-        elif new_password:
-            data["password"] = new_password
-        return data
 
 
 def host_required(view):

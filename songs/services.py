@@ -310,8 +310,10 @@ def song_soft_delete(*, song: Song) -> Song:
     if song.is_deleted:
         return song
     song.deleted_at = timezone.now()
-    song.save(update_fields=["deleted_at", "updated_at"])
-    events.song_changed(song)
+    with transaction.atomic():
+        song.save(update_fields=["deleted_at", "updated_at"])
+        events.song_changed(song)
+        _tell_rooms(song.pk)
     return song
 
 
@@ -328,6 +330,7 @@ def song_restore(*, song: Song) -> Song:
         with transaction.atomic():
             song.save(update_fields=["deleted_at", "updated_at"])
             events.song_changed(song)
+            _tell_rooms(song.pk)
     except IntegrityError:
         # A song took its place between the check above and this save.
         song.deleted_at = Song.objects.filter(pk=song.pk).values_list("deleted_at", flat=True).first()
@@ -342,10 +345,14 @@ def song_hard_delete(*, song: Song) -> None:
 
     if song.jobs.filter(status=Job.Status.RUNNING).exists():
         raise Conflict("A job is working on this song; cancel it first.", extra={"song": str(song.pk)})
+    from queue_app.services import rooms_song_changed, rooms_with_song
+
     folder = song.folder
     song_id = song.pk
     with transaction.atomic():
+        rooms = rooms_with_song(song_id=song_id)
         song.delete()
+        rooms_song_changed(song_id=song_id, room_ids=rooms)
         # Files go only once the rows are gone for sure.
         transaction.on_commit(lambda: shutil.rmtree(folder, ignore_errors=True))
         events.song_deleted(song_id)
@@ -357,19 +364,31 @@ def song_mark_processing(*, song: Song) -> None:
     )
 
 
+def _tell_rooms(song_id) -> None:
+    """Rooms where the song is queued show its new state (queue_app's events)."""
+    from queue_app.services import rooms_song_changed
+
+    rooms_song_changed(song_id=song_id)
+
+
 def song_mark_ready(*, song: Song) -> None:
-    Song.objects.filter(pk=song.pk).update(status=Song.Status.READY, error="", updated_at=timezone.now())
-    song.refresh_from_db()
-    events.song_changed(song)
+    with transaction.atomic():
+        Song.objects.filter(pk=song.pk).update(status=Song.Status.READY, error="", updated_at=timezone.now())
+        song.refresh_from_db()
+        events.song_changed(song)
+        _tell_rooms(song.pk)
 
 
 def song_mark_error(*, song: Song, message: str) -> None:
     # A song that was ready keeps playing with its old files if a reprocess fails.
-    Song.objects.filter(pk=song.pk).exclude(status=Song.Status.READY).update(
-        status=Song.Status.ERROR, error=message, updated_at=timezone.now()
-    )
-    song.refresh_from_db()
-    events.song_changed(song)
+    with transaction.atomic():
+        changed = Song.objects.filter(pk=song.pk).exclude(status=Song.Status.READY).update(
+            status=Song.Status.ERROR, error=message, updated_at=timezone.now()
+        )
+        song.refresh_from_db()
+        events.song_changed(song)
+        if changed:
+            _tell_rooms(song.pk)
 
 
 def song_set_fields(*, song: Song, **fields) -> Song:

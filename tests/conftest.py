@@ -96,8 +96,10 @@ class LiveSite:
                 self.process.wait()
 
 
-def start_site(*, extra_env: dict | None = None, clusters: str | None = None) -> LiveSite:
-    port = free_port()
+def start_site(*, extra_env: dict | None = None, clusters: str | None = None, port: int | None = None) -> LiveSite:
+    """The site as a subprocess, healthy. `port`: a given one (a site started again where
+    clients knew it, after `stop()`); a free one otherwise."""
+    port = port or free_port()
     log_path = Path(settings.DATA_DIR) / f"site-{port}.log"
     env = {
         **os.environ,
@@ -113,7 +115,7 @@ def start_site(*, extra_env: dict | None = None, clusters: str | None = None) ->
     argv = [sys.executable, str(BASE_DIR / "manage.py"), "serve", "--host", "127.0.0.1", "--port", str(port)]
     if clusters is not None:
         argv += ["--clusters", clusters]
-    with log_path.open("wb") as log:
+    with log_path.open("ab") as log:  # appended: a site started again on its port keeps the first log
         process = subprocess.Popen(
             argv, cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, process_group=0
         )

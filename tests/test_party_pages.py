@@ -80,10 +80,16 @@ def _do(party, role: str, action: str):
         "skip": ("post", f"/rooms/{code}/host/player", {"action": "skip"}),
         "settings": ("post", f"/rooms/{code}/host/settings", {"name": "Saturday", "is_open": "on",
                                                              "rotation_mode": "fair"}),
+        "unpin": ("post", f"/rooms/{code}/host/{party['guss']}/unpin", {}),
+        "play": ("post", f"/rooms/{code}/host/player", {"action": "play"}),
+        "pause": ("post", f"/rooms/{code}/host/player", {"action": "pause"}),
+        "previous": ("post", f"/rooms/{code}/host/player", {"action": "previous"}),
+        "leave": ("post", f"/rooms/{code}/leave", {}),
+        "view TV page": ("get", f"/rooms/{code}/tv/", {}),
     }
     method, url, data = requests[action]
     # Page loads as a browser does; actions as the page's HTMX does.
-    extra = {} if action in ("view singer page", "join", "view host page") else HTMX
+    extra = {} if action in ("view singer page", "join", "view host page", "leave", "view TV page") else HTMX
     return getattr(client, method)(url, data, **extra)
 
 
@@ -103,6 +109,13 @@ MATRIX = {
     "next":                             (403, 403, 403, 403, 200, 200, 403),
     "skip":                             (403, 403, 403, 403, 409, 409, 403),
     "settings":                         (403, 403, 403, 403, 200, 200, 403),
+    "unpin":                            (403, 403, 403, 403, 200, 200, 403),
+    "play":                             (403, 403, 403, 403, 200, 200, 403),
+    # Nothing plays yet, nothing has played: the host is told why (409).
+    "pause":                            (403, 403, 403, 403, 409, 409, 403),
+    "previous":                         (403, 403, 403, 403, 409, 409, 403),
+    "leave":                            (403, 403, 302, 302, 403, 403, 403),
+    "view TV page":                     (302, 403, 302, 403, 200, 200, 403),
 }
 
 
@@ -382,6 +395,26 @@ def test_it_refuses_to_remove_a_song_already_playing_with_a_409(room, carol):
     entry = QueueEntry.objects.get()
     response = client.post(f"/rooms/{room.code}/queue/{entry.pk}/remove", **HTMX)
     assert response.status_code == 409 and "Only a waiting song" in response.content.decode()
+
+
+def test_it_shows_the_singers_song_playing_now_in_my_songs(room, carol):
+    gus, hal = Client(), Client()
+    join(gus, room, "Gus")
+    join(hal, room, "Hal")
+    for client, title in ((gus, "Gus sings"), (hal, "Hal sings"), (gus, "Gus again")):
+        client.post(f"/rooms/{room.code}/queue/add", {"song": str(make_song(title).pk)}, **HTMX)
+    services.player_play(room=room, actor=actor_for(room, user=carol))
+
+    def my_songs(client) -> str:
+        return client.get(f"/rooms/{room.code}/").content.decode().split(f'id="my-songs-{room.code}"')[1].split("</section>")[0]
+
+    mine = my_songs(gus)
+    assert "singing now" in mine and mine.index("Gus sings") < mine.index("Gus again")
+    assert mine.count("Remove") == 1  # only the waiting one can be taken out
+    assert "singing now" not in my_songs(hal) and "Gus sings" not in my_songs(hal)
+    # The answer to an add says so as well.
+    response = gus.post(f"/rooms/{room.code}/queue/add", {"song": str(make_song("Gus thrice").pk)}, **HTMX)
+    assert "singing now" in response.content.decode()
 
 
 def test_it_lets_a_singer_leave_and_takes_their_songs(room):

@@ -61,6 +61,10 @@ def _request(party, action):
         "see the player": ("get", f"/api/rooms/{code}/player", None),
         "play": ("post", f"/api/rooms/{code}/player", {"action": "play"}),
         "skip": ("post", f"/api/rooms/{code}/player", {"action": "skip"}),
+        "next": ("post", f"/api/rooms/{code}/player", {"action": "next"}),
+        "previous": ("post", f"/api/rooms/{code}/player", {"action": "previous"}),
+        "pause": ("post", f"/api/rooms/{code}/player", {"action": "pause"}),
+        "seek": ("post", f"/api/rooms/{code}/player", {"action": "seek", "position": 10}),
     }[action]
 
 
@@ -82,6 +86,11 @@ MATRIX = {
     "see the player":     (200, 200, 200, 200, 403, 403),
     "play":               (200, 200, 403, 403, 403, 403),
     "skip":               (200, 200, 403, 403, 403, 403),
+    # Nothing has played yet: the host is let through and told why it cannot work (409).
+    "next":               (200, 200, 403, 403, 403, 403),
+    "previous":           (409, 409, 403, 403, 403, 403),
+    "pause":              (409, 409, 403, 403, 403, 403),
+    "seek":               (409, 409, 403, 403, 403, 403),
 }
 
 

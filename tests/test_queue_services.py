@@ -213,6 +213,66 @@ def test_each_change_publishes_its_events_once(call, expected, room, listen, dja
     assert first.pk and second.pk
 
 
+@pytest.mark.parametrize(
+    ("call", "expected"),
+    [
+        ("create", []),  # nobody watches a room that did not exist
+        ("join", []),  # nothing any page shows changes until they queue a song
+        ("join again", []),
+        ("play from stopped", ["queue.changed", "player.state"]),
+        ("next", ["queue.changed", "player.state"]),
+        ("next at the end", ["queue.changed", "player.state"]),
+        ("next from a TV that is behind", []),  # another TV moved on already: nothing happens
+        ("previous with nothing before", ["queue.changed", "player.state"]),
+        ("unpin", ["queue.changed", "player.state"]),
+        ("change the song", ["queue.changed", "player.state"]),
+        ("reorder through the API's service", ["queue.changed", "player.state"]),
+        ("merge a duplicate", ["queue.changed", "player.state"]),
+    ],
+)
+def test_it_publishes_which_events_and_how_many_for_every_other_call(
+    call, expected, room, host, listen, django_capture_on_commit_callbacks
+):
+    ann, ben = guest(room, "Ann"), guest(room, "Ben")
+    anns, bens = add(ann, "1"), add(ben, "1")
+    actor = as_host(room)
+    if call in ("next", "next from a TV that is behind", "previous with nothing before", "next at the end"):
+        services.player_play(room=room, actor=actor)  # Ann 1 plays
+    if call == "next at the end":
+        services.player_next(room=room, actor=actor)  # Ben 1 plays, nothing waits
+    if call == "unpin":
+        services.queue_move(room=room, actor=actor, entry_id=bens.pk, position=0)
+    # Two listeners: one looks inside the transaction, one after it (each is read once).
+    inside, recorder = listen(room_group(room.code)), listen(room_group(room.code))
+    actions = {
+        "create": lambda: services.room_create(owner=host, name="Another"),
+        "join": lambda: guest(room, "Cat"),
+        "join again": lambda: services.singer_join(room=room, token=ann.token),
+        "play from stopped": lambda: services.player_play(room=room, actor=actor),
+        "next": lambda: services.player_next(room=room, actor=actor, expected_entry=anns.pk),
+        "next at the end": lambda: services.player_next(room=room, actor=actor),
+        "next from a TV that is behind": lambda: services.player_next(room=room, actor=actor, expected_entry=bens.pk),
+        "previous with nothing before": lambda: services.player_previous(room=room, actor=actor),
+        "unpin": lambda: services.queue_move(room=room, actor=actor, entry_id=bens.pk, position=None),
+        "change the song": lambda: services.queue_update(room=room, actor=as_singer(ben), entry_id=bens.pk,
+                                                         song=song("Another")),
+        "reorder through the API's service": lambda: services.queue_update(room=room, actor=actor, entry_id=bens.pk,
+                                                                           position=0),
+        "merge a duplicate": lambda: services.queue_entries_move_song(from_song=bens.song, to_song=song("Kept")),
+    }
+    version = Room.objects.get(pk=room.pk).version
+    with django_capture_on_commit_callbacks(execute=True):
+        actions[call]()
+        # Inside the transaction nothing has left yet: events go after commit.
+        assert inside.types(timeout=0.1) == []
+    events = recorder.drain()
+    assert [event["type"] for event in events] == expected
+    # Every change bumps the room's version once, and its events carry it.
+    new_version = Room.objects.get(pk=room.pk).version
+    assert new_version == version + (1 if expected else 0)
+    assert all(event["version"] == new_version for event in events)
+
+
 def test_a_refused_change_publishes_nothing(room, listen, django_capture_on_commit_callbacks):
     recorder = listen(room_group(room.code))
     with django_capture_on_commit_callbacks(execute=True), pytest.raises(ApplicationError):
@@ -326,6 +386,48 @@ def test_merging_a_duplicate_song_moves_its_queue_entries(room, listen, django_c
         song_move_queue_history(from_song=entry.song, to_song=kept)
     assert QueueEntry.objects.get(pk=entry.pk).song == kept
     assert recorder.types() == ["queue.changed", "player.state"]
+
+
+@pytest.mark.parametrize("change", ["ready", "error", "soft delete", "restore", "hard delete"])
+def test_it_tells_the_rooms_where_a_song_is_queued_when_the_song_changes(
+    change, room, host, listen, django_capture_on_commit_callbacks
+):
+    from songs import services as song_services
+
+    other_room = services.room_create(owner=host, name="Elsewhere")
+    ann, ben = guest(room, "Ann"), guest(room, "Ben")
+    status = Song.Status.READY if change in ("soft delete", "restore", "hard delete") else Song.Status.PROCESSING
+    slow = add(ann, "Slow", status=status)
+    add(ben, "Quick")
+    if change == "restore":
+        song_services.song_soft_delete(song=slow.song)
+    # Not ready yet (or gone): Ben's song is up next, Ann's waits with its badge.
+    before = selectors.player_payload(snap(room))["up_next"]["song"]["title"]
+    recorder, elsewhere = listen(room_group(room.code)), listen(room_group(other_room.code))
+    version = Room.objects.get(pk=room.pk).version
+    with django_capture_on_commit_callbacks(execute=True):
+        {
+            "ready": lambda: song_services.song_mark_ready(song=slow.song),
+            "error": lambda: song_services.song_mark_error(song=slow.song, message="Demucs failed"),
+            "soft delete": lambda: song_services.song_soft_delete(song=slow.song),
+            "restore": lambda: song_services.song_restore(song=slow.song),
+            "hard delete": lambda: song_services.song_hard_delete(song=slow.song),
+        }[change]()
+    events = recorder.drain()
+    assert [event["type"] for event in events] == ["queue.changed", "player.state"]
+    assert all(event["version"] == version + 1 for event in events)
+    assert elsewhere.types() == []
+    titles = [item["song"]["title"] for item in events[0]["queue"]]
+    ready = {item["song"]["title"]: item["song"]["ready"] for item in events[0]["queue"]}
+    up_next = events[1]["player"]["up_next"]["song"]["title"]
+    if change in ("ready", "restore"):
+        assert before == "Ben Quick" and up_next == "Ann Slow" and ready["Ann Slow"] is True
+    elif change == "hard delete":
+        assert before == "Ann Slow" and titles == ["Ben Quick"] and up_next == "Ben Quick"
+    elif change == "soft delete":
+        assert before == "Ann Slow" and up_next == "Ben Quick" and ready["Ann Slow"] is False
+    else:  # failed: it stays in the queue (its singer removes it), passed over
+        assert before == up_next == "Ben Quick" and ready["Ann Slow"] is False
 
 
 def test_history_lists_what_was_sung(room):

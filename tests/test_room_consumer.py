@@ -155,3 +155,59 @@ def test_a_reconnect_gets_the_state_it_missed(room, host):
     services.queue_add(room=room, actor=actor_for(room, token=gus.token), song=ready_song("Missed"))
     after = asyncio.run(first_state())
     assert before["queue"] == [] and [item["song"]["title"] for item in after["queue"]] == ["Missed"]
+
+
+# Who may watch, on both flavours: (role, JSON path, HTML path for the host's view).
+WATCHERS = {
+    "host": True, "staff": True, "signed-in singer": True, "guest (session)": True, "api client (token)": True,
+    "singer who left": False, "stranger": False, "other host": False, "anonymous": False,
+}
+
+
+@pytest.mark.parametrize("flavour", ["json", "html", "html host view"])
+@pytest.mark.parametrize("who", list(WATCHERS))
+def test_it_admits_the_rooms_people_on_both_flavours_and_closes_4403_for_the_rest(
+    room, host, staff_user, singer_user, django_user_model, who, flavour
+):
+    cookies, query = None, ""
+    if who == "host":
+        cookies = session_cookies(host)
+    elif who == "staff":
+        cookies = session_cookies(staff_user)
+    elif who == "signed-in singer":
+        services.singer_join(room=room, user=singer_user)
+        cookies = session_cookies(singer_user)
+    elif who == "guest (session)":
+        cookies = guest_cookies(room)
+    elif who == "api client (token)":
+        query = f"?token={services.singer_join(room=room, display_name='Bot')[0].token}"
+    elif who == "singer who left":
+        singer = services.singer_join(room=room, display_name="Gone")[0]
+        services.singer_leave(singer=singer)
+        query = f"?token={singer.token}"
+    elif who == "stranger":
+        cookies = session_cookies(django_user_model.objects.create_user(username="dave", password="x" * 12))
+    elif who == "other host":
+        cookies = session_cookies(django_user_model.objects.create_user(username="erin", password="x" * 12,
+                                                                        is_host=True))
+    path = {"json": "", "html": "html/", "html host view": "html/"}[flavour]
+    if flavour == "html host view":
+        query = f"{query}&view=host" if query else "?view=host"
+
+    async def scenario():
+        ws = communicator(room.code, cookies, f"{path}{query}")
+        connected, code = await ws.connect()
+        first = await ws.receive_from(timeout=5) if connected else None
+        await ws.disconnect()
+        return connected, code, first
+
+    connected, code, first = asyncio.run(scenario())
+    if WATCHERS[who]:
+        assert connected, code
+        assert '"type": "state"' in first if flavour == "json" else f'id="room-{room.code}"' in first
+        # Only a host gets the host's view (handles, buttons, settings), whatever they ask for.
+        if flavour == "html host view":
+            assert (f'id="host-queue-{room.code}"' in first) is (who in ("host", "staff"))
+            assert (f'id="settings-{room.code}"' in first) is (who in ("host", "staff"))
+    else:
+        assert (connected, code) == (False, 4403)

@@ -119,7 +119,8 @@ def test_it_sends_the_host_page_its_whole_state_first(room, carol):
 
     html = asyncio.run(scenario())
     code = room.code
-    assert roots(html) == [f"room-{code}", f"now-playing-{code}", f"host-queue-{code}"]
+    assert roots(html) == [f"room-{code}", f"now-playing-{code}", f"host-queue-{code}", f"settings-{code}"]
+    assert 'value="Friday"' in fragment(html, f"settings-{code}")
     assert all(f'data-version="{version}"' in fragment(html, fragment_id) for fragment_id in roots(html))
     queue = fragment(html, f"host-queue-{code}")
     assert queue.index("First") < queue.index("Second") and 'class="drag-handle"' in queue
@@ -194,19 +195,25 @@ def test_it_renders_each_event_to_its_fragments(room, carol):
     received = asyncio.run(scenario())
     code = room.code
     versions = Room.objects.get(pk=room.pk).version
-    # add: queue.changed, player.state; play: queue.changed, player.state; rename: room.changed
+    # add: queue.changed, player.state; play: queue.changed, player.state (Gus's own song
+    # starts: his "My songs" too); rename: room.changed (and the host's settings form)
     assert [roots(m) for m in received["singer"]] == [
         [f"queue-{code}", f"my-songs-{code}"], [f"now-playing-{code}"],
-        [f"queue-{code}", f"my-songs-{code}"], [f"now-playing-{code}"], [f"room-{code}"],
+        [f"queue-{code}", f"my-songs-{code}"], [f"now-playing-{code}", f"my-songs-{code}"], [f"room-{code}"],
     ]
     assert [roots(m) for m in received["host"]] == [
-        [f"host-queue-{code}"], [f"now-playing-{code}"], [f"host-queue-{code}"], [f"now-playing-{code}"], [f"room-{code}"],
+        [f"host-queue-{code}"], [f"now-playing-{code}"], [f"host-queue-{code}"], [f"now-playing-{code}"],
+        [f"room-{code}", f"settings-{code}"],
     ]
     singer = received["singer"]
     assert "Hello" in fragment(singer[0], f"queue-{code}") and "Hello" in fragment(singer[0], f"my-songs-{code}")
     assert "Hello" in fragment(singer[1], f"now-playing-{code}")  # up next
     assert "Hello" not in fragment(singer[2], f"queue-{code}") and "None yet" in fragment(singer[2], f"my-songs-{code}")
     assert "Playing" in fragment(singer[3], f"now-playing-{code}")
+    assert "singing now" in fragment(singer[3], f"my-songs-{code}") and "Hello" in fragment(singer[3], f"my-songs-{code}")
+    settings_form = fragment(received["host"][4], f"settings-{code}")
+    assert 'value="Saturday"' in settings_form and 'hx-swap-oob="true"' in settings_form
+    assert 'name="is_open" value="on" checked' not in settings_form and f'data-version="{versions}"' in settings_form
     header = fragment(singer[4], f"room-{code}")
     assert "Saturday" in header and "Closed" in header and f'data-version="{versions}"' in header
     numbers = [int(re.search(r'data-version="(\d+)"', m).group(1)) for m in singer]
@@ -306,3 +313,52 @@ def test_it_renders_a_shared_fragment_once_for_many_watchers(room, monkeypatch):
     asyncio.run(scenario())
     assert rendered.count("_queue.html") == 1 and rendered.count("_now_playing.html") == 1
     assert rendered.count("_my_songs.html") == 5
+
+
+def test_it_shows_a_singer_their_song_in_my_songs_while_it_plays(room, carol):
+    gus_cookies, gus = guest(room, "Gus")
+    hal_cookies, hal = guest(room, "Hal")
+    add(room, gus, "Gus sings")
+    add(room, hal, "Hal sings")
+    host = actor_for(room, user=carol)
+
+    def play():
+        services.player_play(room=room, actor=host)
+
+    def pause_then_next():
+        services.player_pause(room=room, actor=host)
+        services.player_next(room=room, actor=host)
+
+    async def scenario():
+        gus_ws, hal_ws = communicator(room.code, gus_cookies), communicator(room.code, hal_cookies)
+        await first_message(gus_ws)
+        await first_message(hal_ws)
+        await database_sync_to_async(play)()
+        gus_play = [await gus_ws.receive_from(timeout=5) for _ in range(2)]
+        hal_play = [await hal_ws.receive_from(timeout=5) for _ in range(2)]
+        await gus_ws.disconnect()
+        # Connecting while it plays: the whole state says so too.
+        gus_ws = communicator(room.code, gus_cookies)
+        gus_state = await first_message(gus_ws)
+        await database_sync_to_async(pause_then_next)()
+        gus_after = [await gus_ws.receive_from(timeout=5) for _ in range(3)]
+        assert await gus_ws.receive_nothing(timeout=0.3)
+        await gus_ws.disconnect()
+        await hal_ws.disconnect()
+        return gus_play, hal_play, gus_state, gus_after
+
+    gus_play, hal_play, gus_state, gus_after = asyncio.run(scenario())
+    code = room.code
+    # play: queue.changed (Gus's song leaves the waiting list), then player.state with "singing now".
+    assert "Gus sings" not in fragment(gus_play[0], f"my-songs-{code}")
+    mine = fragment(gus_play[1], f"my-songs-{code}")
+    assert "Gus sings" in mine and "singing now" in mine and "Remove" not in mine
+    # Hal's song did not start: his player.state is only "Now playing".
+    assert roots(hal_play[1]) == [f"now-playing-{code}"]
+    assert "singing now" in fragment(gus_state, f"my-songs-{code}")
+    # pause: nothing of his changes; next: Hal sings, Gus's song is done and leaves "My songs".
+    assert [roots(m) for m in gus_after] == [
+        [f"now-playing-{code}"], [f"queue-{code}", f"my-songs-{code}"], [f"now-playing-{code}", f"my-songs-{code}"],
+    ]
+    assert "Gus sings" not in fragment(gus_after[2], f"my-songs-{code}")
+    assert "None yet" in fragment(gus_after[2], f"my-songs-{code}")

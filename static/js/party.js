@@ -14,12 +14,41 @@ document.addEventListener("htmx:oobBeforeSwap", (event) => {
     event.detail.shouldSwap = false;
     return;
   }
+  // A settings form of the same version says nothing new (it is the push of this host's
+  // own save, whose answer is already here with its "Settings saved.").
+  if (current.matches("form.settings") && Number(incoming.dataset.version) === Number(current.dataset.version)) {
+    event.detail.shouldSwap = false;
+    return;
+  }
+  // The host is editing the settings form (it has the focus, or unsaved changes) while
+  // another host's save arrives (room.changed): swapping it now would throw away what
+  // this host typed. Keep the newest copy; it goes in when they leave the form unchanged
+  // (their own Save answers with a fresh form anyway, so the last save wins).
+  if (current.matches("form.settings") && (current.contains(document.activeElement) || current.dataset.dirty)) {
+    const pending = incoming.cloneNode(true);
+    pending.removeAttribute("hx-swap-oob");
+    current._pendingSwap = pending.outerHTML;
+    event.detail.shouldSwap = false;
+    return;
+  }
   // The host is dragging an entry: replacing the list now would pull it from under the
   // pointer. Keep the newest copy and swap it in when the drag ends.
   if (current.querySelector(".sortable-chosen")) {
     current._pendingSwap = incoming.outerHTML;
     event.detail.shouldSwap = false;
   }
+});
+
+for (const type of ["input", "change"]) {
+  document.addEventListener(type, (event) => {
+    const form = event.target.closest && event.target.closest("form.settings");
+    if (form) form.dataset.dirty = "1";
+  });
+}
+document.addEventListener("focusout", (event) => {
+  const form = event.target.closest && event.target.closest("form.settings");
+  if (!form || !form._pendingSwap || form.dataset.dirty || form.contains(event.relatedTarget)) return;
+  htmx.swap(form, form._pendingSwap, { swapStyle: "outerHTML" });
 });
 
 function partySortable(list) {

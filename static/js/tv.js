@@ -449,6 +449,12 @@
     if (player && player.entry) control("skip", { entry: player.entry.id });
   }
 
+  // The song before plays again from its start (with nothing before it, this one
+  // restarts); the server puts the current song back at the front of the queue.
+  function previous() {
+    control("previous");
+  }
+
   function fullScreen() {
     if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
     else document.documentElement.requestFullscreen().catch(() => {});
@@ -460,16 +466,18 @@
   });
   $("tv-play").addEventListener("click", togglePlay);
   $("tv-skip").addEventListener("click", skip);
+  $("tv-previous").addEventListener("click", previous);
   $("tv-fullscreen").addEventListener("click", fullScreen);
   $("tv-guide").addEventListener("input", (event) => setGuide(Number(event.target.value)));
 
-  // Keys of a remote or keyboard. Space and → act on the TV wherever the focus is, so a
+  // Keys of a remote or keyboard. Space, ← and → act on the TV wherever the focus is, so a
   // focused button is never pressed a second time by the same key.
   document.addEventListener("keydown", (event) => {
     if (!started || event.ctrlKey || event.metaKey || event.altKey) return;
     const onSlider = event.target === $("tv-guide");
     if (event.key === " ") togglePlay();
     else if (event.key === "ArrowRight" && !onSlider) skip();
+    else if (event.key === "ArrowLeft" && !onSlider) previous();
     else if (event.key === "ArrowUp" && !onSlider) setGuide(guide + 10);
     else if (event.key === "ArrowDown" && !onSlider) setGuide(guide - 10);
     else if (event.key === "f") fullScreen();
