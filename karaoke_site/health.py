@@ -6,6 +6,7 @@ Each check is small and bounded by a timeout, so a dead part makes the answer
 
 import asyncio
 import time
+import uuid
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
@@ -29,7 +30,12 @@ def _database() -> dict:
 
 async def _channel_layer() -> dict:
     layer = get_channel_layer()
-    channel = await layer.new_channel("healthz.")
+    # A plain channel name (no "!"): channels-redis receives it with its own
+    # blocking pop, outside the process-wide receive loop that every WebSocket
+    # consumer shares. A check cancelled by its timeout (a slow start-up) then
+    # cannot leave that shared loop's lock or buffers behind (the suspect when,
+    # once, a restarted site's /healthz kept failing while its sockets worked).
+    channel = f"healthz.{uuid.uuid4().hex}"
     await layer.send(channel, {"type": "healthz.ping"})
     message = await layer.receive(channel)
     return {"ok": message.get("type") == "healthz.ping", "backend": type(layer).__name__}
