@@ -5,7 +5,6 @@ asking through queue_app.access; refusals are shown where the user acted, with t
 
 from django.http import Http404
 
-
 # --- singers and hosts ---------------------------------------------------------------------
 
 
