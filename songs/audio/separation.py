@@ -81,7 +81,7 @@ _PEAK_CEILING = 0.999  # a hair under full scale so the 24-bit conversion never 
 _READ_BLOCK_SECONDS = 10.0
 _MAX_SHIFT_SECONDS = 0.5  # Demucs' own shift range for the `shifts` trick
 _ENCODER_QUEUE_BLOCKS = 8  # blocks of each stem waiting for its encoder (a few MB each)
-_ENCODER_NICENESS = int(os.environ.get("ENCORE_ENCODER_NICENESS", "5"))
+_ENCODER_NICENESS = 5  # below the model's threads, so encoding fills their idle moments
 
 
 @dataclass(frozen=True)
