@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import subprocess
 from pathlib import Path
@@ -14,7 +15,7 @@ from demucs.apply import apply_model
 
 from songs.audio import separation
 from songs.audio.separation import SeparationConfig, separate, separate_blocks
-from songs.errors import Cancelled, PermanentError
+from songs.errors import Cancelled, PermanentError, TransientError
 from tests.demucs_model import SMALL_NAME, build_small_htdemucs
 
 RATE = 44100
@@ -133,6 +134,60 @@ def test_it_stops_when_cancelled_and_leaves_no_partial_files(
 
     assert [p for p in segments_done if 0 < p < 99] == [segments_done[1]]  # stopped after one
     assert list(out_dir.iterdir()) == []
+    assert ffmpeg_children() == []  # the encoders that ran alongside the model are gone
+
+
+def ffmpeg_children() -> list[int]:
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            name = stat.read_text().split("(", 1)[1].rsplit(")", 1)[0]
+        except OSError:
+            continue
+        if int(fields[1]) == os.getpid() and "ffmpeg" in name:
+            children.append(int(stat.parent.name))
+    return children
+
+
+@pytest.mark.parametrize("seconds", [3.0, 12.0])
+def test_an_encoder_failure_is_a_transient_error_and_leaves_no_files(
+    tmp_path: Path, config: SeparationConfig, monkeypatch: pytest.MonkeyPatch, seconds: float
+) -> None:
+    """ffmpeg dies at once (an AAC bitrate it cannot parse): while the model still runs
+    (12 s: several blocks), or with only the end left to encode (3 s: one block)."""
+    song = write_audio(tmp_path / "song.wav", synthetic_mix(seconds))
+    monkeypatch.setattr(separation, "AAC_BITRATE", "not-a-bitrate")
+    out_dir = tmp_path / "stems"
+
+    with pytest.raises(TransientError) as error:
+        separate(song, out_dir=out_dir, config=config)
+
+    assert error.value.code == "encode_failed"
+    assert "ffmpeg could not encode the stems" in error.value.message
+    assert list(out_dir.iterdir()) == []
+    assert ffmpeg_children() == []
+
+
+def test_the_stems_are_encoded_while_the_model_runs(
+    tmp_path: Path, config: SeparationConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every block goes to the running encoders as soon as it is final; no encode
+    from the spilled files after the model when nothing clips."""
+    song = write_audio(tmp_path / "song.wav", synthetic_mix(12.0))
+    writes: list[str] = []
+    real_write = separation._StemEncoders.write
+    monkeypatch.setattr(
+        separation._StemEncoders, "write",
+        lambda self, stem, data: (writes.append(stem), real_write(self, stem, data))[1],
+    )
+    monkeypatch.setattr(separation, "_encode_stems", lambda *args: pytest.fail("encoded again"))
+
+    result = separate(song, out_dir=tmp_path / "stems", config=config)
+
+    assert result.gain == 1.0
+    assert writes.count("vocals") == writes.count("instrumental") >= 2
+    assert decode(result.vocals).shape == (2, 12 * RATE)
 
 
 @pytest.mark.parametrize("where", ["missing folder", "missing name"])

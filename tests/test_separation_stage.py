@@ -78,6 +78,21 @@ def test_a_missing_model_fails_the_job_with_model_unavailable(internet, broker, 
     assert job.song.status == Song.Status.ERROR
 
 
+def test_an_encode_failure_is_retried_then_fails_with_encode_failed(
+    internet, broker, settings, monkeypatch
+):
+    from songs.audio import separation
+
+    settings.JOB_RETRY_DELAYS = [0.05, 0.1]
+    monkeypatch.setattr(separation, "AAC_BITRATE", "not-a-bitrate")  # ffmpeg refuses it
+    job = broker.run(imported_up_to_separation(internet, broker, 3.0))
+    assert job.status == Job.Status.FAILED
+    assert job.error_code == "encode_failed"  # not internal_error: it was retried
+    assert job.attempts == 2 and "Gave up after 3 attempts" in job.error_message
+    assert not any(name.startswith(("vocals", "instrumental", ".")) for name in
+                   (p.name for p in job.song.folder.iterdir()))
+
+
 def test_install_model_copies_a_model_folder_and_checks_it_loads(tmp_path, settings):
     target = tmp_path / "models"
     out = StringIO()
