@@ -250,6 +250,10 @@ if TASK_BROKER == "orm":
 else:
     Q_CLUSTER["redis"] = REDIS_URL
 
+# `serve` starts the task clusters this much nicer than the web server, so
+# pages and API calls keep answering promptly while the workers fill the cores.
+WORKER_NICENESS = env_int("WORKER_NICENESS", 10, minimum=0, maximum=19)
+
 # How often a worker process records that it is alive, and when /healthz
 # starts calling a cluster dead.
 WORKER_HEARTBEAT_INTERVAL = env_float("WORKER_HEARTBEAT_INTERVAL", 10.0, minimum=0.5)

@@ -38,6 +38,8 @@ class Child:
     name: str
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
+    # Added to the niceness the child inherits (0: none).
+    niceness: int = 0
     process: subprocess.Popen | None = None
     started_at: float = 0.0
     fast_failures: int = 0
@@ -51,11 +53,17 @@ class Child:
             env=env,
             stdin=subprocess.DEVNULL,
             process_group=0,
-            preexec_fn=die_with_parent,
+            preexec_fn=self._preexec,
         )
         self.started_at = time.monotonic()
         self.restart_at = None
         logger.info("started %s (pid %s)", self.name, self.process.pid)
+
+    def _preexec(self) -> None:
+        # Runs in the child between fork and exec.
+        die_with_parent()
+        if self.niceness:
+            os.nice(self.niceness)
 
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -91,7 +99,15 @@ def cluster_child(cluster: str) -> Child:
     env: dict[str, str | None] = {"Q_CLUSTER_NAME": cluster}
     if cluster == settings.SEPARATION_CLUSTER:
         env.update(SEPARATION_ENV)
-    return Child(name=f"qcluster:{cluster}", argv=[sys.executable, MANAGE_PY, "qcluster"], env=env)
+    # Background work yields the CPU to the web server: a page or an API call
+    # answers promptly while Demucs or ffmpeg keep every core busy, and the
+    # workers still get all the CPU the web server does not use.
+    return Child(
+        name=f"qcluster:{cluster}",
+        argv=[sys.executable, MANAGE_PY, "qcluster"],
+        env=env,
+        niceness=settings.WORKER_NICENESS,
+    )
 
 
 def network_urls(host: str, port: int) -> list[str]:

@@ -79,6 +79,12 @@ def test_it_serves_a_healthy_site_and_stops_everything_on_sigterm(supervisor):
     names = " ".join(" ".join(p.cmdline()) for p in children)
     assert "redis-server" in names and "uvicorn" in names and "qcluster" in names
     assert (data_dir / "run" / "redis.url").exists()
+    # The task clusters (and the workers they fork) yield the CPU to the web server.
+    base = psutil.Process(process.pid).nice()
+    for child in children:
+        command = " ".join(child.cmdline())
+        expected = min(19, base + 10) if "qcluster" in command else base
+        assert child.nice() == expected, command
 
     process.send_signal(signal.SIGTERM)
     assert process.wait(60) == 0
