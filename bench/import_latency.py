@@ -23,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -97,11 +98,14 @@ def start_site(data_dir: Path, *, workers: bool = True) -> tuple[subprocess.Pope
 
 
 def run_clients(
-    url: str, token: str, audio_port: int, clients: int, per_client: int, tag: str, interval: float = 0.0
+    url: str, token: str, audio_port: int, clients: int, per_client: int, tag: str, interval: float = 0.0,
+    floor: bool = False,
 ) -> list[float]:
     """Each client posts `per_client` imports: back to back (closed loop), or one every
     `interval` seconds on a fixed schedule (open loop: a late answer does not delay the
-    next request, so queueing shows in the figures instead of slowing the arrivals)."""
+    next request, so queueing shows in the figures instead of slowing the arrivals).
+    With `floor`, each asks for a song that does not exist instead: token
+    authentication, one query and a 404, the least an API call costs here."""
     latencies: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
@@ -116,13 +120,16 @@ def run_clients(
         for n in range(per_client):
             if interval:
                 time.sleep(max(0.0, first + n * interval - time.perf_counter()))
-            link = f"http://127.0.0.1:{audio_port}/{tag}-{index}-{n}.mp3"
             started = time.perf_counter()
-            response = session.post(f"{url}/api/songs/import", json={"url": link}, timeout=60)
+            if floor:
+                response = session.get(f"{url}/api/songs/{uuid.uuid4()}", timeout=60)
+            else:
+                link = f"http://127.0.0.1:{audio_port}/{tag}-{index}-{n}.mp3"
+                response = session.post(f"{url}/api/songs/import", json={"url": link}, timeout=60)
             elapsed = time.perf_counter() - started
             with lock:
                 latencies.append(elapsed)
-                if response.status_code not in (200, 202):
+                if response.status_code not in ((404,) if floor else (200, 202)):
                     errors.append(f"{response.status_code} {response.text[:200]}")
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
@@ -158,6 +165,8 @@ def main() -> None:
                         help="start the site without task clusters: the web path alone")
     parser.add_argument("--every", type=float, default=1.0,
                         help="seconds between one client's imports in the open-loop view (0: skip it)")
+    parser.add_argument("--floor", action="store_true",
+                        help="also time the same clients asking for a missing song (the least any API call costs)")
     args = parser.parse_args()
 
     audio = make_audio_folder()
@@ -174,6 +183,11 @@ def main() -> None:
         concurrency = os.environ.get("WEB_CONCURRENCY", "default")
         print(f"site: {url} (embedded default, {what}, WEB_CONCURRENCY={concurrency}, DATA_DIR={data_dir})")
     try:
+        if args.floor:
+            run_clients(url, token, audio_port, min(4, args.clients), 2, "warmup", floor=True)
+            started = time.perf_counter()
+            floor = run_clients(url, token, audio_port, args.clients, args.requests, "floor", floor=True)
+            report(f"(floor) GET a missing song, {args.clients} clients", floor, time.perf_counter() - started)
         run_clients(url, token, audio_port, min(4, args.clients), 2, "warmup")
         started = time.perf_counter()
         latencies = run_clients(url, token, audio_port, args.clients, args.requests, f"run{int(started)}")
