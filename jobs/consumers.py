@@ -7,6 +7,7 @@ from jobs import selectors
 from jobs.events import JOBS_GROUP, job_group, job_payload
 from jobs.models import Job
 from jobs.selectors import cluster_health
+from karaoke_site.consumers import GroupEventsMixin
 from karaoke_site.push import csrf_token_from, render_push, since_from
 
 
@@ -14,7 +15,7 @@ def _can_watch_jobs(user) -> bool:
     return user.is_authenticated and user.is_staff
 
 
-class JobsJsonConsumer(AsyncJsonWebsocketConsumer):
+class JobsJsonConsumer(GroupEventsMixin, AsyncJsonWebsocketConsumer):
     """`/ws/jobs/`: the workers and the active jobs first, then every change, as JSON."""
 
     async def connect(self):
@@ -53,7 +54,7 @@ class JobsJsonConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(event)
 
 
-class JobJsonConsumer(AsyncJsonWebsocketConsumer):
+class JobJsonConsumer(GroupEventsMixin, AsyncJsonWebsocketConsumer):
     """`/ws/jobs/<id>/`: one job (staff), `{"type": "state", "job": {...}}` first, then its
     events as JSON. Close codes: 4403 not staff, 4404 no such job."""
 
@@ -94,7 +95,7 @@ class JobJsonConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(event)
 
 
-class JobsHtmlConsumer(AsyncWebsocketConsumer):
+class JobsHtmlConsumer(GroupEventsMixin, AsyncWebsocketConsumer):
     """`/ws/jobs/html/` (staff): the Jobs page's rows as HTML, for the htmx WebSocket extension.
 
     Every message is elements swapped by id out of band: `_job.html` rows (`job-<id>`),

@@ -1,11 +1,13 @@
 """WebSocket consumers of the party: thin, they only read and forward."""
 
+import asyncio
 import json
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 
+from karaoke_site import fanout
 from karaoke_site.errors import NotFound
 from queue_app import access, fragments, selectors
 from queue_app.events import room_group
@@ -35,9 +37,14 @@ def _state(room) -> dict:
     return selectors.room_state(room=room)
 
 
-# channels-redis hands one event object to every consumer of the group in this process
-# (one Redis message per process): it is serialized once, not once per client, which
-# was a whole queue's json.dumps per phone per change. The event loop is one thread.
+async def _leave(group, consumer) -> None:
+    # A connect() that fails half-way gets no disconnect(): stop the events held for it.
+    await asyncio.shield(fanout.leave(group, consumer))
+
+
+# The fan-out hands one event object to every watcher of the room in this process: it
+# is serialized once, not once per client, which was a whole queue's json.dumps per
+# phone per change. The event loop is one thread.
 _last_sent: tuple[dict, str] | None = None
 
 
@@ -66,13 +73,18 @@ class RoomJsonConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=4403)
             return
         self.group = room_group(room.code)
-        await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.accept()
-        await self.send_json(await _state(room))
+        await fanout.join(self.group, self)
+        try:
+            await self.accept()
+            await self.send_json(await _state(room))
+            await fanout.ready(self.group, self)
+        except BaseException:
+            await _leave(self.group, self)
+            raise
 
     async def disconnect(self, code):
         if self.group:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            await fanout.leave(self.group, self)
 
     # One handler per event type; each forwards the event as it is.
     async def queue_changed(self, event):
@@ -109,16 +121,21 @@ class RoomHtmlConsumer(AsyncWebsocketConsumer):
         # different events: keep the newest of each (pushes may come out of order).
         self.singer_id = actor.singer.pk if actor.singer is not None and not self.host_view else None
         self.group = room_group(room.code)
-        await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.accept()
-        state = await _state(room)
-        self.queue, self.queue_version = state["queue"], state["version"]
-        self.player, self.player_version = state["player"], state["version"]
-        await self.send(text_data=fragments.state_html(state, host=self.host_view, singer_id=self.singer_id))
+        await fanout.join(self.group, self)
+        try:
+            await self.accept()
+            state = await _state(room)
+            self.queue, self.queue_version = state["queue"], state["version"]
+            self.player, self.player_version = state["player"], state["version"]
+            await self.send(text_data=fragments.state_html(state, host=self.host_view, singer_id=self.singer_id))
+            await fanout.ready(self.group, self)
+        except BaseException:
+            await _leave(self.group, self)
+            raise
 
     async def disconnect(self, code):
         if self.group:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            await fanout.leave(self.group, self)
 
     async def queue_changed(self, event):
         if event["version"] >= self.queue_version:

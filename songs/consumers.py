@@ -6,6 +6,7 @@ from django.utils.html import format_html
 
 from jobs.events import JOBS_GROUP
 from jobs.pipeline import stage_names
+from karaoke_site.consumers import GroupEventsMixin
 from karaoke_site.push import csrf_token_from, render_push, since_from
 from songs import selectors
 from songs.events import LIBRARY_GROUP
@@ -14,7 +15,7 @@ from songs.models import Song
 GROUPS = (LIBRARY_GROUP, JOBS_GROUP)
 
 
-class LibraryHtmlConsumer(AsyncWebsocketConsumer):
+class LibraryHtmlConsumer(GroupEventsMixin, AsyncWebsocketConsumer):
     """`/ws/library/html/` (staff): the Library page's rows as HTML, for the htmx WebSocket extension.
 
     Every message is elements swapped by id out of band: `_song.html` rows (`song-<id>`),

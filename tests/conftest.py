@@ -316,6 +316,22 @@ class EventRecorder:
 
 
 @pytest.fixture
+def fresh_channel_layer():
+    """A channel layer of this test's own, for tests that run several event loops.
+
+    channels-redis keeps asyncio locks across loops; a receive cancelled while it
+    waits for one (a consumer's, or the room fan-out's, at disconnect) leaves that
+    lock bound to a loop that the next test's asyncio.run() is not. One server
+    process runs one loop, so this is the tests' problem only.
+    """
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
+@pytest.fixture
 def listen():
     recorders = []
 

@@ -23,7 +23,7 @@ from queue_app.models import Room
 from songs.models import Song
 from tests.conftest import session_cookies
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_channel_layer")]
 
 
 def communicator(code: str, cookies: dict[str, str] | None = None, query: str = "") -> WebsocketCommunicator:

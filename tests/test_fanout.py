@@ -1,0 +1,139 @@
+"""The per-process fan-out of group events, against the configured channel layer.
+
+The room consumers' tests show it end to end; these pin down what they rely on:
+one subscription per group however many watchers, events held until a watcher is
+ready and then delivered in order, and the subscription ended by the last watcher.
+"""
+
+import asyncio
+import uuid
+
+from channels import DEFAULT_CHANNEL_LAYER
+from channels.layers import channel_layers
+
+from karaoke_site import fanout
+
+
+class Watcher:
+    """A consumer as the fan-out sees it: a channel layer and one handler per event type."""
+
+    def __init__(self, name: str, layer):
+        self.name = name
+        self.channel_layer = layer
+        self.received: list[int] = []
+        self.got = asyncio.Event()
+        self.closed_with = None
+
+    async def queue_changed(self, event):
+        self.received.append(event["n"])
+        self.got.set()
+
+    async def close(self, code=None):
+        self.closed_with = code
+
+
+async def settle(*watchers: Watcher, count: int) -> None:
+    async def until(watcher):
+        while len(watcher.received) < count:
+            watcher.got.clear()
+            await watcher.got.wait()
+
+    await asyncio.wait_for(asyncio.gather(*(until(w) for w in watchers)), 5)
+
+
+def fresh_layer():
+    # A layer of its own for each test's event loop (see conftest's fresh_channel_layer).
+    return channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+
+
+async def close(layer) -> None:
+    if hasattr(layer, "close_pools"):
+        await layer.close_pools()
+
+
+async def group_size(layer, group: str) -> int:
+    if hasattr(layer, "groups"):
+        return len(layer.groups.get(group, {}))
+    connection = layer.connection(layer.consistent_hash(group))
+    return await connection.zcard(layer._group_key(group))
+
+
+def test_watchers_of_a_group_share_one_subscription_that_the_last_one_ends():
+    group = f"test-fanout-{uuid.uuid4().hex[:8]}"
+
+    async def scenario():
+        layer = fresh_layer()
+        a, b, c = Watcher("a", layer), Watcher("b", layer), Watcher("c", layer)
+        for watcher in (a, b, c):
+            await fanout.join(group, watcher)
+            await fanout.ready(group, watcher)
+        size_with_three = await group_size(layer, group)
+        await layer.group_send(group, {"type": "queue.changed", "n": 1})
+        await settle(a, b, c, count=1)
+        await fanout.leave(group, b)
+        await layer.group_send(group, {"type": "queue.changed", "n": 2})
+        await settle(a, c, count=2)
+        await fanout.leave(group, a)
+        await fanout.leave(group, c)
+        size_after = await group_size(layer, group)
+        await close(layer)
+        return size_with_three, size_after, a.received, b.received, c.received
+
+    size_with_three, size_after, a, b, c = asyncio.run(scenario())
+    assert size_with_three == 1
+    assert size_after == 0
+    assert a == [1, 2] and c == [1, 2]
+    assert b == [1]
+
+
+def test_events_wait_until_the_watcher_is_ready_then_arrive_in_order():
+    group = f"test-fanout-{uuid.uuid4().hex[:8]}"
+
+    async def scenario():
+        layer = fresh_layer()
+        early, late = Watcher("early", layer), Watcher("late", layer)
+        await fanout.join(group, early)
+        await fanout.ready(group, early)
+        # `late` joined (subscribed) but is still sending its first state.
+        await fanout.join(group, late)
+        for n in (1, 2, 3):
+            await layer.group_send(group, {"type": "queue.changed", "n": n})
+        await settle(early, count=3)
+        held = list(late.received)
+        await fanout.ready(group, late)
+        after_ready = list(late.received)
+        await layer.group_send(group, {"type": "queue.changed", "n": 4})
+        await settle(early, late, count=4)
+        await fanout.leave(group, early)
+        await fanout.leave(group, late)
+        await close(layer)
+        return held, after_ready, late.received
+
+    held, after_ready, everything = asyncio.run(scenario())
+    assert held == []
+    assert after_ready == [1, 2, 3]
+    assert everything == [1, 2, 3, 4]
+
+
+def test_a_failing_handler_does_not_stop_the_others():
+    group = f"test-fanout-{uuid.uuid4().hex[:8]}"
+
+    class Broken(Watcher):
+        async def queue_changed(self, event):
+            raise RuntimeError("its socket just closed")
+
+    async def scenario():
+        layer = fresh_layer()
+        broken, fine = Broken("broken", layer), Watcher("fine", layer)
+        for watcher in (broken, fine):
+            await fanout.join(group, watcher)
+            await fanout.ready(group, watcher)
+        await layer.group_send(group, {"type": "queue.changed", "n": 1})
+        await layer.group_send(group, {"type": "queue.changed", "n": 2})
+        await settle(fine, count=2)
+        await fanout.leave(group, broken)
+        await fanout.leave(group, fine)
+        await close(layer)
+        return fine.received
+
+    assert asyncio.run(scenario()) == [1, 2]
