@@ -80,10 +80,18 @@ class _Fanout:
             # only when they share it.
             subscription.channel = await layer.new_channel()
             await layer.group_add(group, subscription.channel)
-        except BaseException as exc:
-            self.groups.pop(group, None)
-            subscription.subscribed.set_exception(exc)
+        except asyncio.CancelledError:
+            if self.groups.get(group) is subscription:
+                del self.groups[group]
+            subscription.subscribed.cancel()
             raise
+        except Exception as exc:
+            # The joiners get the error (their connect() fails and the socket closes);
+            # the task ends quietly rather than as an exception nobody retrieves.
+            if self.groups.get(group) is subscription:
+                del self.groups[group]
+            subscription.subscribed.set_exception(exc)
+            return
         subscription.subscribed.set_result(None)
         try:
             while True:

@@ -137,3 +137,43 @@ def test_a_failing_handler_does_not_stop_the_others():
         return fine.received
 
     assert asyncio.run(scenario()) == [1, 2]
+
+
+def test_when_redis_goes_away_the_watchers_are_closed_so_they_reconnect(tmp_path):
+    from channels_redis.core import RedisChannelLayer
+
+    from karaoke_site import embedded
+
+    server = embedded.start(tmp_path)
+    group = f"test-fanout-{uuid.uuid4().hex[:8]}"
+
+    async def scenario():
+        # A layer on a Redis of this test's own, which it then stops: what a web process
+        # sees when the Redis it shares with the workers dies.
+        layer = RedisChannelLayer(hosts=[{"address": server.url, "socket_timeout": None}], prefix="encore")
+        a, b = Watcher("a", layer), Watcher("b", layer)
+        for watcher in (a, b):
+            await fanout.join(group, watcher)
+            await fanout.ready(group, watcher)
+        await layer.group_send(group, {"type": "queue.changed", "n": 1})
+        await settle(a, b, count=1)
+        await asyncio.to_thread(server.stop)
+        for _ in range(100):
+            if a.closed_with and b.closed_with:
+                break
+            await asyncio.sleep(0.1)
+        # A socket that comes after gets a subscription of its own, not the dead one.
+        late = Watcher("late", layer)
+        try:
+            await asyncio.wait_for(fanout.join(group, late), 10)
+            joined = True
+        except Exception:
+            joined = False
+        return a.closed_with, b.closed_with, joined
+
+    try:
+        closed_a, closed_b, late_joined = asyncio.run(scenario())
+    finally:
+        server.stop()
+    assert (closed_a, closed_b) == (1011, 1011)
+    assert late_joined is False  # Redis is still down: the join fails, it does not hang
