@@ -42,6 +42,21 @@ async def _leave(group, consumer) -> None:
     await asyncio.shield(fanout.leave(group, consumer))
 
 
+async def _singer_left(consumer, event: dict) -> None:
+    """Close the sockets that watched as the singer who just left (a host watches as host)."""
+    if consumer.watching_as is None or consumer.watching_as != event["singer"]:
+        return
+    # Leave the fan-out from a task of its own: this handler runs on its reader,
+    # which leave() cancels when this socket was the room's last watcher.
+    consumer.leaving = asyncio.ensure_future(fanout.leave(consumer.group, consumer))
+    await consumer.close(code=4403)
+
+
+def _watching_as(actor) -> int | None:
+    # The singer whose membership lets this socket watch; None for a host.
+    return None if actor.is_host or actor.singer is None else actor.singer.pk
+
+
 # The fan-out hands one event object to every watcher of the room in this process: it
 # is serialized once, not once per client, which was a whole queue's json.dumps per
 # phone per change. The event loop is one thread.
@@ -60,7 +75,8 @@ class RoomJsonConsumer(AsyncJsonWebsocketConsumer):
 
     Who may watch: the host (the owner or staff; a TV signs in as the host) and the
     singers in the room, known by their user, their browser session or `?token=`.
-    Close codes: 4404 unknown room, 4403 not allowed.
+    Close codes: 4404 unknown room, 4403 not allowed (also when the singer it watched
+    as leaves the room).
     """
 
     async def connect(self):
@@ -69,9 +85,11 @@ class RoomJsonConsumer(AsyncJsonWebsocketConsumer):
         if room is None:
             await self.close(code=4404)
             return
-        if not (await _actor(self.scope, room)).is_member:
+        actor = await _actor(self.scope, room)
+        if not actor.is_member:
             await self.close(code=4403)
             return
+        self.watching_as = _watching_as(actor)
         self.group = room_group(room.code)
         await fanout.join(self.group, self)
         try:
@@ -96,6 +114,9 @@ class RoomJsonConsumer(AsyncJsonWebsocketConsumer):
     async def room_changed(self, event):
         await self.send(text_data=_as_json(event))
 
+    async def singer_left(self, event):
+        await _singer_left(self, event)
+
 
 class RoomHtmlConsumer(AsyncWebsocketConsumer):
     """`/ws/rooms/<code>/html/`: the pages' fragments, swapped by id (htmx ws extension).
@@ -116,6 +137,7 @@ class RoomHtmlConsumer(AsyncWebsocketConsumer):
         if not actor.is_member:
             await self.close(code=4403)
             return
+        self.watching_as = _watching_as(actor)
         self.host_view = actor.is_host and _query(self.scope).get("view") == "host"
         # A singer's "My songs" needs the queue and the player together, which arrive in
         # different events: keep the newest of each (pushes may come out of order).
@@ -155,3 +177,6 @@ class RoomHtmlConsumer(AsyncWebsocketConsumer):
 
     async def room_changed(self, event):
         await self.send(text_data=fragments.room_changed_html(event, host=self.host_view))
+
+    async def singer_left(self, event):
+        await _singer_left(self, event)

@@ -4,7 +4,8 @@ Group: `room.<code>` (everyone watching the room: host, singers, TVs).
 Vocabulary: `queue.changed` (the whole waiting list in play order),
 `player.state` (the current entry, paused or playing, position, who is next), and
 `room.changed` (the room's settings). Each carries the room's `version`: a client
-keeps the newest and ignores an older one that arrives late.
+keeps the newest and ignores an older one that arrives late. `singer.left` is for
+the consumers only (not forwarded): the sockets that watched as that singer close.
 """
 
 from django.utils import timezone
@@ -38,3 +39,8 @@ def room_changed(room) -> None:
         "type": "room.changed", "room": room.code, "version": room.version,
         "settings": selectors.room_payload(room),
     })
+
+
+def singer_left(room, singer_id: int) -> None:
+    # Watching a room needs membership: a singer who leaves stops getting its changes.
+    _publish(room_group(room.code), {"type": "singer.left", "room": room.code, "singer": singer_id})

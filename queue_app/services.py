@@ -159,6 +159,7 @@ def singer_leave(*, singer: Singer) -> None:
         singer.save(update_fields=["left_at"])
         _bump(room)
         _publish_all(room)  # who is next may have changed
+        events.singer_left(room, singer.pk)
 
 
 @dataclass

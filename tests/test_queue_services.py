@@ -181,7 +181,7 @@ def test_next_plays_the_rotation_and_publishes_queue_and_player(room, listen, dj
         ("previous", ["queue.changed", "player.state"]),
         ("settings", ["room.changed"]),
         ("mode", ["room.changed", "queue.changed", "player.state"]),
-        ("leave", ["queue.changed", "player.state"]),
+        ("leave", ["queue.changed", "player.state", "singer.left"]),
     ],
 )
 def test_each_change_publishes_its_events_once(call, expected, room, listen, django_capture_on_commit_callbacks):

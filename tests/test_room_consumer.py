@@ -211,3 +211,47 @@ def test_it_admits_the_rooms_people_on_both_flavours_and_closes_4403_for_the_res
             assert (f'id="settings-{room.code}"' in first) is (who in ("host", "staff"))
     else:
         assert (connected, code) == (False, 4403)
+
+
+@pytest.mark.parametrize("path", ["", "html/"])
+def test_a_singer_who_leaves_stops_watching_and_everyone_else_carries_on(room, host, path):
+    gus = services.singer_join(room=room, display_name="Gus")[0]
+    hal = services.singer_join(room=room, display_name="Hal")[0]
+    # The host also sings in the room; leaving as a singer does not stop them watching as host.
+    carol = services.singer_join(room=room, user=host)[0]
+
+    def leave(singer):
+        services.singer_leave(singer=singer)
+
+    def add_for_hal():
+        services.queue_add(room=room, actor=actor_for(room, token=hal.token), song=ready_song("Still here"))
+
+    host_cookies = session_cookies(host)
+
+    async def scenario():
+        gus_ws = communicator(room.code, query=f"{path}?token={gus.token}")
+        hal_ws = communicator(room.code, query=f"{path}?token={hal.token}")
+        host_ws = communicator(room.code, host_cookies, path)
+        for ws in (gus_ws, hal_ws, host_ws):
+            assert (await ws.connect())[0]
+            await ws.receive_from(timeout=5)  # the state
+        await database_sync_to_async(leave)(gus)
+        gus_got = [await gus_ws.receive_output(timeout=5) for _ in range(3)]
+        for ws in (hal_ws, host_ws):
+            [await ws.receive_from(timeout=5) for _ in range(2)]  # queue.changed, player.state
+        await database_sync_to_async(leave)(carol)
+        for ws in (hal_ws, host_ws):
+            [await ws.receive_from(timeout=5) for _ in range(2)]
+        await database_sync_to_async(add_for_hal)()
+        hal_next = await hal_ws.receive_from(timeout=5)
+        host_next = await host_ws.receive_from(timeout=5)
+        for ws in (hal_ws, host_ws):
+            await ws.disconnect()
+        await gus_ws.wait()
+        return gus_got, hal_next, host_next
+
+    gus_got, hal_next, host_next = asyncio.run(scenario())
+    # Gus gets the changes his leaving made, then his socket closes as a stranger's would.
+    assert [m["type"] for m in gus_got] == ["websocket.send", "websocket.send", "websocket.close"]
+    assert gus_got[2]["code"] == 4403
+    assert "Still here" in hal_next and "Still here" in host_next
