@@ -37,26 +37,6 @@ def _state(room) -> dict:
     return selectors.room_state(room=room)
 
 
-async def _leave(group, consumer) -> None:
-    # A connect() that fails half-way gets no disconnect(): stop the events held for it.
-    await asyncio.shield(fanout.leave(group, consumer))
-
-
-async def _singer_left(consumer, event: dict) -> None:
-    """Close the sockets that watched as the singer who just left (a host watches as host)."""
-    if consumer.watching_as is None or consumer.watching_as != event["singer"]:
-        return
-    # Leave the fan-out from a task of its own: this handler runs on its reader,
-    # which leave() cancels when this socket was the room's last watcher.
-    consumer.leaving = asyncio.ensure_future(fanout.leave(consumer.group, consumer))
-    await consumer.close(code=4403)
-
-
-def _watching_as(actor) -> int | None:
-    # The singer whose membership lets this socket watch; None for a host.
-    return None if actor.is_host or actor.singer is None else actor.singer.pk
-
-
 # The fan-out hands one event object to every watcher of the room in this process: it
 # is serialized once, not once per client, which was a whole queue's json.dumps per
 # phone per change. The event loop is one thread.
@@ -70,7 +50,53 @@ def _as_json(event: dict) -> str:
     return _last_sent[1]
 
 
-class RoomJsonConsumer(AsyncJsonWebsocketConsumer):
+class _RoomWatcher:
+    """What both room consumers share: who may watch, and watching through the fan-out."""
+
+    group: str | None = None
+    watching_as: int | None = None  # the singer whose membership lets this socket watch; None for a host
+
+    async def _admit(self) -> tuple | None:
+        """The room and who is asking, or None once the socket is closed (4404, 4403)."""
+        room = await _room(self.scope["url_route"]["kwargs"]["code"])
+        if room is None:
+            await self.close(code=4404)
+            return None
+        actor = await _actor(self.scope, room)
+        if not actor.is_member:
+            await self.close(code=4403)
+            return None
+        self.watching_as = None if actor.is_host or actor.singer is None else actor.singer.pk
+        return room, actor
+
+    async def _watch(self, room, send_state) -> None:
+        """Subscribe, accept, send the whole room (`send_state`), then every change."""
+        self.group = room_group(room.code)
+        await fanout.join(self.group, self)
+        try:
+            await self.accept()
+            await send_state()
+            await fanout.ready(self.group, self)
+        except BaseException:
+            # A connect() that fails half-way gets no disconnect(): stop the events held for it.
+            await asyncio.shield(fanout.leave(self.group, self))
+            raise
+
+    async def disconnect(self, code):
+        if self.group:
+            await fanout.leave(self.group, self)
+
+    async def singer_left(self, event):
+        # Close the sockets that watched as the singer who just left (a host watches as host).
+        if self.watching_as != event["singer"]:
+            return
+        # Leave the fan-out from a task of its own: this handler runs on its reader,
+        # which leave() cancels when this socket was the room's last watcher.
+        self.leaving = asyncio.ensure_future(fanout.leave(self.group, self))
+        await self.close(code=4403)
+
+
+class RoomJsonConsumer(_RoomWatcher, AsyncJsonWebsocketConsumer):
     """`/ws/rooms/<code>/`: the whole room first (`state`), then every change, as JSON.
 
     Who may watch: the host (the owner or staff; a TV signs in as the host) and the
@@ -80,29 +106,15 @@ class RoomJsonConsumer(AsyncJsonWebsocketConsumer):
     """
 
     async def connect(self):
-        self.group = None
-        room = await _room(self.scope["url_route"]["kwargs"]["code"])
-        if room is None:
-            await self.close(code=4404)
+        admitted = await self._admit()
+        if admitted is None:
             return
-        actor = await _actor(self.scope, room)
-        if not actor.is_member:
-            await self.close(code=4403)
-            return
-        self.watching_as = _watching_as(actor)
-        self.group = room_group(room.code)
-        await fanout.join(self.group, self)
-        try:
-            await self.accept()
-            await self.send_json(await _state(room))
-            await fanout.ready(self.group, self)
-        except BaseException:
-            await _leave(self.group, self)
-            raise
+        room, _ = admitted
 
-    async def disconnect(self, code):
-        if self.group:
-            await fanout.leave(self.group, self)
+        async def send_state():
+            await self.send_json(await _state(room))
+
+        await self._watch(room, send_state)
 
     # One handler per event type; each forwards the event as it is.
     async def queue_changed(self, event):
@@ -114,11 +126,8 @@ class RoomJsonConsumer(AsyncJsonWebsocketConsumer):
     async def room_changed(self, event):
         await self.send(text_data=_as_json(event))
 
-    async def singer_left(self, event):
-        await _singer_left(self, event)
 
-
-class RoomHtmlConsumer(AsyncWebsocketConsumer):
+class RoomHtmlConsumer(_RoomWatcher, AsyncWebsocketConsumer):
     """`/ws/rooms/<code>/html/`: the pages' fragments, swapped by id (htmx ws extension).
 
     The same watchers and close codes as RoomJsonConsumer. `?view=host` (the host's
@@ -128,36 +137,22 @@ class RoomHtmlConsumer(AsyncWebsocketConsumer):
     """
 
     async def connect(self):
-        self.group = None
-        room = await _room(self.scope["url_route"]["kwargs"]["code"])
-        if room is None:
-            await self.close(code=4404)
+        admitted = await self._admit()
+        if admitted is None:
             return
-        actor = await _actor(self.scope, room)
-        if not actor.is_member:
-            await self.close(code=4403)
-            return
-        self.watching_as = _watching_as(actor)
+        room, actor = admitted
         self.host_view = actor.is_host and _query(self.scope).get("view") == "host"
         # A singer's "My songs" needs the queue and the player together, which arrive in
         # different events: keep the newest of each (pushes may come out of order).
         self.singer_id = actor.singer.pk if actor.singer is not None and not self.host_view else None
-        self.group = room_group(room.code)
-        await fanout.join(self.group, self)
-        try:
-            await self.accept()
+
+        async def send_state():
             state = await _state(room)
             self.queue, self.queue_version = state["queue"], state["version"]
             self.player, self.player_version = state["player"], state["version"]
             await self.send(text_data=fragments.state_html(state, host=self.host_view, singer_id=self.singer_id))
-            await fanout.ready(self.group, self)
-        except BaseException:
-            await _leave(self.group, self)
-            raise
 
-    async def disconnect(self, code):
-        if self.group:
-            await fanout.leave(self.group, self)
+        await self._watch(room, send_state)
 
     async def queue_changed(self, event):
         if event["version"] >= self.queue_version:
@@ -177,6 +172,3 @@ class RoomHtmlConsumer(AsyncWebsocketConsumer):
 
     async def room_changed(self, event):
         await self.send(text_data=fragments.room_changed_html(event, host=self.host_view))
-
-    async def singer_left(self, event):
-        await _singer_left(self, event)

@@ -8,10 +8,13 @@ ready and then delivered in order, and the subscription ended by the last watche
 import asyncio
 import uuid
 
-from channels import DEFAULT_CHANNEL_LAYER
-from channels.layers import channel_layers
+import pytest
+from channels.layers import get_channel_layer
 
 from karaoke_site import fanout
+
+# A layer of each test's own: each runs its own event loop (see the fixture).
+pytestmark = pytest.mark.usefixtures("fresh_channel_layer")
 
 
 class Watcher:
@@ -41,16 +44,6 @@ async def settle(*watchers: Watcher, count: int) -> None:
     await asyncio.wait_for(asyncio.gather(*(until(w) for w in watchers)), 5)
 
 
-def fresh_layer():
-    # A layer of its own for each test's event loop (see conftest's fresh_channel_layer).
-    return channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
-
-
-async def close(layer) -> None:
-    if hasattr(layer, "close_pools"):
-        await layer.close_pools()
-
-
 async def group_size(layer, group: str) -> int:
     if hasattr(layer, "groups"):
         return len(layer.groups.get(group, {}))
@@ -62,7 +55,7 @@ def test_watchers_of_a_group_share_one_subscription_that_the_last_one_ends():
     group = f"test-fanout-{uuid.uuid4().hex[:8]}"
 
     async def scenario():
-        layer = fresh_layer()
+        layer = get_channel_layer()
         a, b, c = Watcher("a", layer), Watcher("b", layer), Watcher("c", layer)
         for watcher in (a, b, c):
             await fanout.join(group, watcher)
@@ -76,7 +69,6 @@ def test_watchers_of_a_group_share_one_subscription_that_the_last_one_ends():
         await fanout.leave(group, a)
         await fanout.leave(group, c)
         size_after = await group_size(layer, group)
-        await close(layer)
         return size_with_three, size_after, a.received, b.received, c.received
 
     size_with_three, size_after, a, b, c = asyncio.run(scenario())
@@ -90,7 +82,7 @@ def test_events_wait_until_the_watcher_is_ready_then_arrive_in_order():
     group = f"test-fanout-{uuid.uuid4().hex[:8]}"
 
     async def scenario():
-        layer = fresh_layer()
+        layer = get_channel_layer()
         early, late = Watcher("early", layer), Watcher("late", layer)
         await fanout.join(group, early)
         await fanout.ready(group, early)
@@ -106,7 +98,6 @@ def test_events_wait_until_the_watcher_is_ready_then_arrive_in_order():
         await settle(early, late, count=4)
         await fanout.leave(group, early)
         await fanout.leave(group, late)
-        await close(layer)
         return held, after_ready, late.received
 
     held, after_ready, everything = asyncio.run(scenario())
@@ -123,7 +114,7 @@ def test_a_failing_handler_does_not_stop_the_others():
             raise RuntimeError("its socket just closed")
 
     async def scenario():
-        layer = fresh_layer()
+        layer = get_channel_layer()
         broken, fine = Broken("broken", layer), Watcher("fine", layer)
         for watcher in (broken, fine):
             await fanout.join(group, watcher)
@@ -133,7 +124,6 @@ def test_a_failing_handler_does_not_stop_the_others():
         await settle(fine, count=2)
         await fanout.leave(group, broken)
         await fanout.leave(group, fine)
-        await close(layer)
         return fine.received
 
     assert asyncio.run(scenario()) == [1, 2]
