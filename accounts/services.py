@@ -3,7 +3,7 @@
 from django.db import IntegrityError, transaction
 
 from accounts.models import User
-from karaoke_site.errors import Conflict
+from common.errors import Conflict
 
 
 def user_sign_up(*, username: str, password: str, display_name: str = "") -> User:

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_http_methods
 
 from accounts import services
 from accounts.forms import ProfileForm, SignUpForm
-from karaoke_site.errors import ApplicationError
+from common.errors import ApplicationError
 from queue_app import access
 from queue_app import selectors as queue_selectors
 from queue_app import services as queue_services

@@ -37,7 +37,7 @@ import requests
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
-from karaoke_site.procs import free_port  # noqa: E402
+from common.procs import free_port  # noqa: E402
 
 QUEUE_LENGTH = 15  # songs waiting while we measure: a busy party
 
@@ -97,7 +97,7 @@ def client_process(ws_urls: list[str], commands, results) -> None:
 
 
 async def _client_main(ws_urls, commands, results) -> None:
-    from websockets.asyncio.client import connect
+    from websockets.asyncio.client import connect  # noqa: PLC0415 - only the client processes need websockets
 
     loop = asyncio.get_running_loop()
     armed: dict = {"change": None, "waiting": 0, "last": 0.0, "times": []}

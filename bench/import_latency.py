@@ -32,11 +32,11 @@ import requests
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
-from karaoke_site.procs import free_port  # noqa: E402
+from common.procs import free_port  # noqa: E402
 
 
 def make_audio_folder() -> Path:
-    import imageio_ffmpeg
+    import imageio_ffmpeg  # noqa: PLC0415 - only the audio-folder mode needs it
 
     folder = Path(tempfile.mkdtemp(prefix="encore-bench-audio-"))
     subprocess.run(

@@ -89,7 +89,7 @@ def config_for(model_dir: Path, threads: int) -> SeparationConfig:
 
 def worker(args: argparse.Namespace) -> None:
     """Load once, then separate each song path read from stdin (one per line)."""
-    from songs.audio import separation
+    from songs.audio import separation  # noqa: PLC0415 - torch and Demucs load only in the processes that separate
 
     config = config_for(args.model_dir, args.threads)
     warm = separation.load_model(config)
@@ -209,8 +209,8 @@ def matmul_gflops(threads: int) -> float:
 def segment_gflop(model_dir: Path) -> float:
     """FLOPs of one segment: convolutions and linear layers from torch's counter, the
     attention products (QK^T and AV, which the counter misses on CPU) from hooks."""
-    from demucs.states import load_model
-    from torch.utils.flop_counter import FlopCounterMode
+    from demucs.states import load_model  # noqa: PLC0415 - torch and Demucs load only in the processes that separate
+    from torch.utils.flop_counter import FlopCounterMode  # noqa: PLC0415 - torch and Demucs load only in the processes that separate
 
     (weights,) = model_dir.glob(f"{SIGNATURE}-*.th")
     model = load_model(weights).eval()

@@ -2,9 +2,9 @@
 
 from django.contrib import admin, messages
 
+from common.errors import ApplicationError
 from jobs import services
 from jobs.models import Job, JobLog, WorkerHeartbeat
-from karaoke_site.errors import ApplicationError
 
 
 @admin.register(WorkerHeartbeat)

@@ -7,11 +7,11 @@ from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.api import filter_by_choices
+from common.errors import ApplicationError
 from jobs import services
 from jobs.models import Job, JobLog
 from jobs.stats import job_stats
-from karaoke_site.api import filter_by_choices
-from karaoke_site.errors import ApplicationError
 
 
 class JobLogSerializer(serializers.ModelSerializer):

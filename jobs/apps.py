@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class JobsConfig(AppConfig):
@@ -6,10 +7,10 @@ class JobsConfig(AppConfig):
     name = "jobs"
 
     def ready(self):
-        from django.db.models.signals import post_migrate
-        from django_q.signals import post_execute_in_worker, post_spawn
+        # Both import models, which only exist once the registry is ready.
+        from django_q.signals import post_execute_in_worker, post_spawn  # noqa: PLC0415 - must wait for ready()
 
-        from jobs import worker
+        from jobs import worker  # noqa: PLC0415 - must wait for ready()
 
         # Every Django-Q2 worker process starts beating as soon as it exists,
         # so /healthz sees a cluster alive before it has run a single task.
@@ -19,7 +20,7 @@ class JobsConfig(AppConfig):
 
 
 def _ensure_schedules(sender, **kwargs):
-    from jobs.services import schedules_ensure
+    from jobs.services import schedules_ensure  # noqa: PLC0415 - connected at ready(); models load first
 
     # The stuck-job sweep runs every minute in the default cluster.
     schedules_ensure()

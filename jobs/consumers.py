@@ -3,12 +3,12 @@
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 
+from common.consumers import GroupEventsMixin
+from common.push import csrf_token_from, render_push, since_from
 from jobs import selectors
 from jobs.events import JOBS_GROUP, job_group, job_payload
 from jobs.models import Job
 from jobs.selectors import cluster_health
-from karaoke_site.consumers import GroupEventsMixin
-from karaoke_site.push import csrf_token_from, render_push, since_from
 
 
 def _can_watch_jobs(user) -> bool:

@@ -1,11 +1,11 @@
-"""Every event the jobs app publishes (through karaoke_site.events, after commit).
+"""Every event the jobs app publishes (through common.events, after commit).
 
 Groups: `jobs` (every job, the Jobs page) and `job.<id>` (one job's page or client).
 Vocabulary: `job.updated` (created, queued, running, retrying...), `job.progress`,
 `job.finished` (completed, failed or cancelled), `worker.heartbeat` (a ping answered).
 """
 
-from karaoke_site.events import publish as _publish
+from common.events import publish as _publish
 
 JOBS_GROUP = "jobs"
 

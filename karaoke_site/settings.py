@@ -217,6 +217,10 @@ TASK_TIMEOUT = env_int("TASK_TIMEOUT", 1800, minimum=10)
 SEPARATION_TIMEOUT = env_int("SEPARATION_TIMEOUT", 3600, minimum=10)
 # The cluster names tasks are routed to; `serve` starts one qcluster for each.
 DEFAULT_CLUSTER = "encore"
+# The jobs app runs a state machine for a subject it does not know: the wiring names
+# the subject's model and the task that runs one job (`task(job_id, cluster)`).
+JOBS_SUBJECT_MODEL = "songs.Song"
+JOBS_TASK = "songs.tasks.run_job"
 SEPARATION_CLUSTER = "separation"
 CLUSTERS = (DEFAULT_CLUSTER, SEPARATION_CLUSTER)
 
@@ -343,7 +347,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
-    "EXCEPTION_HANDLER": "karaoke_site.api.exception_handler",
+    "EXCEPTION_HANDLER": "common.api.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Encore API",

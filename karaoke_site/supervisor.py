@@ -19,8 +19,8 @@ from pathlib import Path
 
 from django.conf import settings
 
+from common.procs import die_with_parent, lan_addresses, wait_for_port
 from karaoke_site import embedded
-from karaoke_site.procs import die_with_parent, lan_addresses, wait_for_port
 
 logger = logging.getLogger("encore.serve")
 

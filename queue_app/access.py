@@ -7,7 +7,7 @@ caller (API, pages, consumers) gets the same answer.
 
 from dataclasses import dataclass
 
-from karaoke_site.errors import ApplicationError
+from common.errors import ApplicationError
 from queue_app.models import Room, Singer
 
 SESSION_KEY = "party_singers"  # {room code: singer token}

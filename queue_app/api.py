@@ -12,7 +12,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from karaoke_site.errors import ApplicationError
+from common.errors import ApplicationError
 from queue_app import access, selectors, services
 from queue_app.models import QueueEntry, Room
 from songs.models import Song

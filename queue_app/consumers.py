@@ -7,8 +7,8 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 
-from karaoke_site import fanout
-from karaoke_site.errors import NotFound
+from common import fanout
+from common.errors import NotFound
 from queue_app import access, fragments, selectors
 from queue_app.events import room_group
 

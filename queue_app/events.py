@@ -1,4 +1,4 @@
-"""Every event the party publishes (through karaoke_site.events, after commit).
+"""Every event the party publishes (through common.events, after commit).
 
 Group: `room.<code>` (everyone watching the room: host, singers, TVs).
 Vocabulary: `queue.changed` (the whole waiting list in play order),
@@ -10,7 +10,7 @@ the consumers only (not forwarded): the sockets that watched as that singer clos
 
 from django.utils import timezone
 
-from karaoke_site.events import publish as _publish
+from common.events import publish as _publish
 from queue_app import selectors
 
 

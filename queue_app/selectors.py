@@ -9,12 +9,12 @@ from datetime import datetime
 from django.urls import reverse
 from django.utils import timezone
 
-from karaoke_site.errors import NotFound
+from common.errors import NotFound
 from queue_app import rotation
 from queue_app.models import QueueEntry, Room, Singer
 from songs.models import Song
 
-S = QueueEntry.Status
+EntryStatus = QueueEntry.Status
 
 
 def normalize_code(code: str) -> str:
@@ -91,7 +91,7 @@ class RoomSnapshot:
         )
 
     def current(self) -> QueueEntry | None:
-        return next((e for e in self.entries.values() if e.status == S.PLAYING), None)
+        return next((e for e in self.entries.values() if e.status == EntryStatus.PLAYING), None)
 
     def next_up(self) -> QueueEntry | None:
         chosen = rotation.next_up(self.order())
@@ -104,7 +104,8 @@ class RoomSnapshot:
 def song_payload(song: Song) -> dict:
     """The song as the party sees it; the TV plays `instrumental_url` (and mixes in
     `vocals_url` as the vocal guide): the browser stems of the separate stage, null
-    until they exist. `lyrics_url` answers the song's timed lines."""
+    until they exist. `lyrics_url` answers the song's timed lines; it changes when the
+    lyrics do (`?v=`), so a TV showing the song fetches them again."""
     return {
         "id": str(song.pk),
         "title": song.title,
@@ -115,8 +116,14 @@ def song_payload(song: Song) -> dict:
         "cover_thumb_url": song.file_url("cover_thumb"),
         "instrumental_url": song.file_url("instrumental_web"),
         "vocals_url": song.file_url("vocals_web"),
-        "lyrics_url": reverse("api-song-lyrics", kwargs={"pk": song.pk}),
+        "lyrics_url": _lyrics_url(song),
     }
+
+
+def _lyrics_url(song: Song) -> str:
+    url = reverse("api-song-lyrics", kwargs={"pk": song.pk})
+    checked = song.lyrics_checked_at
+    return f"{url}?v={int(checked.timestamp() * 1000)}" if checked else url
 
 
 def entry_payload(entry: QueueEntry, singers: dict[int, Singer]) -> dict:
@@ -197,7 +204,7 @@ def room_state(*, room: Room) -> dict:
 def room_history(*, room: Room, limit: int = 100) -> list[dict]:
     """What was sung (and skipped) in this room, the latest first."""
     entries = (
-        QueueEntry.objects.filter(room=room, status__in=[S.DONE, S.SKIPPED])
+        QueueEntry.objects.filter(room=room, status__in=[EntryStatus.DONE, EntryStatus.SKIPPED])
         .select_related("song", "singer")
         .order_by("-finished_at", "-id")[:limit]
     )
@@ -207,7 +214,7 @@ def room_history(*, room: Room, limit: int = 100) -> list[dict]:
 def user_sung_history(*, user, limit: int = 100):
     """The songs `user` has sung, in every room, the latest first (with room and song)."""
     return (
-        QueueEntry.objects.filter(singer__user=user, status=S.DONE)
+        QueueEntry.objects.filter(singer__user=user, status=EntryStatus.DONE)
         .select_related("song", "room", "singer")
         .order_by("-finished_at", "-id")[:limit]
     )

@@ -19,18 +19,18 @@ from django.contrib.auth.hashers import check_password, make_password
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from karaoke_site.errors import ApplicationError, Conflict, NotFound
+from common.errors import ApplicationError, Conflict, NotFound
 from queue_app import events, rotation
 from queue_app.access import Actor, forbidden, require_host
 from queue_app.models import CODE_ALPHABET, CODE_LENGTH, QueueEntry, Room, Singer
 from queue_app.selectors import RoomSnapshot
 from songs.models import Song
 
-S = QueueEntry.Status
+EntryStatus = QueueEntry.Status
 UNSET = object()
 
 
-def _lock(room: Room) -> Room:
+def _lock_room(room: Room) -> Room:
     return Room.objects.select_for_update().get(pk=room.pk)
 
 
@@ -41,9 +41,9 @@ def _bump(room: Room, *fields: str) -> None:
 
 def _write_pins(room: Room, pins: dict[int, int]) -> None:
     # Clear first: the database keeps pins unique, and the new set may swap two.
-    QueueEntry.objects.filter(room=room, status=S.WAITING, pinned_position__isnull=False).update(pinned_position=None)
+    QueueEntry.objects.filter(room=room, status=EntryStatus.WAITING, pinned_position__isnull=False).update(pinned_position=None)
     for entry_id, position in pins.items():
-        QueueEntry.objects.filter(pk=entry_id, room=room, status=S.WAITING).update(pinned_position=position)
+        QueueEntry.objects.filter(pk=entry_id, room=room, status=EntryStatus.WAITING).update(pinned_position=position)
 
 
 def _entry_in(room: Room, entry_id: int) -> QueueEntry:
@@ -90,7 +90,7 @@ def room_update(*, room: Room, actor: Actor, **changes) -> Room:
     if unknown:
         raise ApplicationError(f"Unknown room settings: {', '.join(sorted(unknown))}.")
     with transaction.atomic():
-        room = _lock(room)
+        room = _lock_room(room)
         mode_before = room.rotation_mode
         for name, value in changes.items():
             if name == "password":
@@ -120,7 +120,7 @@ def singer_join(*, room: Room, user=None, display_name: str = "", password: str 
     user = user if user is not None and user.is_authenticated else None
     display_name = (display_name or "").strip()[:80]
     with transaction.atomic():
-        room = _lock(room)
+        room = _lock_room(room)
         known = None
         if token:
             known = Singer.objects.filter(room=room, token=token).first()
@@ -146,12 +146,12 @@ def singer_join(*, room: Room, user=None, display_name: str = "", password: str 
 def singer_leave(*, singer: Singer) -> None:
     """Leave the room; the singer's waiting songs go with them (the one playing stays)."""
     with transaction.atomic():
-        room = _lock(singer.room)
+        room = _lock_room(singer.room)
         singer = Singer.objects.get(pk=singer.pk)
         if not singer.is_active:
             return
         snapshot = RoomSnapshot(room)
-        leaving = {e.pk for e in snapshot.entries.values() if e.singer_id == singer.pk and e.status == S.WAITING}
+        leaving = {e.pk for e in snapshot.entries.values() if e.singer_id == singer.pk and e.status == EntryStatus.WAITING}
         pins = rotation.pins_after_leave(snapshot.order(), leaving)
         QueueEntry.objects.filter(pk__in=leaving).delete()
         _write_pins(room, pins)
@@ -183,7 +183,7 @@ def singer_claim_for_user(*, user, tokens: Iterable[str]) -> SingerClaim:
     for guest in guests:
         try:
             with transaction.atomic():
-                _lock(guest.room)  # the same order as every other write to the room
+                _lock_room(guest.room)  # the same order as every other write to the room
                 if Singer.objects.filter(room=guest.room, user=user).exists():
                     result.kept.append(guest)
                     continue
@@ -214,7 +214,7 @@ def queue_add(*, room: Room, actor: Actor, song: Song, key_shift: int = 0) -> Qu
         raise forbidden("Join the room as a singer to queue songs." if actor.is_host else "Join the room first.")
     _check_playable_later(song)
     with transaction.atomic():
-        room = _lock(room)
+        room = _lock_room(room)
         if not Singer.objects.filter(pk=actor.singer.pk, left_at__isnull=True).exists():
             raise forbidden("You left this room; join it again first.")
         snapshot = RoomSnapshot(room)
@@ -240,10 +240,10 @@ def _require_owner_or_host(actor: Actor, entry: QueueEntry, message: str) -> Non
 def queue_remove(*, room: Room, actor: Actor, entry_id: int) -> None:
     """Take a waiting song out of the queue (singers their own, hosts any)."""
     with transaction.atomic():
-        room = _lock(room)
+        room = _lock_room(room)
         entry = _entry_in(room, entry_id)
         _require_owner_or_host(actor, entry, "You can only remove your own songs.")
-        if entry.status != S.WAITING:
+        if entry.status != EntryStatus.WAITING:
             raise Conflict("Only a waiting song can be removed (skip the one playing).", extra={"status": entry.status})
         snapshot = RoomSnapshot(room)
         pins = rotation.pins_after_leave(snapshot.order(), {entry.pk})
@@ -261,13 +261,13 @@ def queue_update(
 ) -> QueueEntry:
     """Change an entry: its key or song (its singer or a host), its place (a host; None unpins)."""
     with transaction.atomic():
-        room = _lock(room)
+        room = _lock_room(room)
         entry = _entry_in(room, entry_id)
         if position is not UNSET:
             require_host(actor)
         if key_shift is not None or song is not None:
             _require_owner_or_host(actor, entry, "You can only change your own songs.")
-        if entry.status != S.WAITING and not (entry.status == S.PLAYING and song is None and position is UNSET):
+        if entry.status != EntryStatus.WAITING and not (entry.status == EntryStatus.PLAYING and song is None and position is UNSET):
             raise Conflict("Only a waiting song can be changed.", extra={"status": entry.status})
         if song is not None:
             _check_playable_later(song)
@@ -299,7 +299,7 @@ def queue_entries_move_song(*, from_song: Song, to_song: Song) -> None:
     with transaction.atomic():
         rooms = set(QueueEntry.objects.filter(song=from_song).values_list("room_id", flat=True))
         for room in Room.objects.filter(pk__in=rooms).order_by("pk"):  # one lock order: no deadlock
-            _lock(room)
+            _lock_room(room)
         QueueEntry.objects.filter(song=from_song).update(song=to_song)
         for room in Room.objects.filter(pk__in=rooms):
             _bump(room)
@@ -315,7 +315,7 @@ def rooms_song_changed(*, song_id, room_ids: list[int] | None = None) -> None:
         if room_ids is None:
             room_ids = rooms_with_song(song_id=song_id)
         for room in Room.objects.filter(pk__in=list(room_ids)).order_by("pk"):  # one lock order: no deadlock
-            room = _lock(room)
+            room = _lock_room(room)
             _bump(room)
             _publish_all(room)
 
@@ -323,7 +323,7 @@ def rooms_song_changed(*, song_id, room_ids: list[int] | None = None) -> None:
 def rooms_with_song(*, song_id) -> list[int]:
     """The rooms where the song waits or plays (read before a delete takes the entries)."""
     return list(
-        QueueEntry.objects.filter(song_id=song_id, status__in=[S.WAITING, S.PLAYING])
+        QueueEntry.objects.filter(song_id=song_id, status__in=[EntryStatus.WAITING, EntryStatus.PLAYING])
         .values_list("room_id", flat=True).distinct()
     )
 
@@ -333,7 +333,7 @@ def rooms_with_song(*, song_id) -> list[int]:
 
 def _start(room: Room, snapshot: RoomSnapshot, entry: QueueEntry, now) -> None:
     pins = rotation.pins_after_leave(snapshot.order(), {entry.pk})
-    QueueEntry.objects.filter(pk=entry.pk).update(status=S.PLAYING, started_at=now, finished_at=None, pinned_position=None)
+    QueueEntry.objects.filter(pk=entry.pk).update(status=EntryStatus.PLAYING, started_at=now, finished_at=None, pinned_position=None)
     _write_pins(room, pins)
     room.paused, room.position, room.position_at = False, 0.0, now
 
@@ -356,14 +356,14 @@ def player_next(*, room: Room, actor: Actor, skip: bool = False, expected_entry:
     require_host(actor)
     now = timezone.now()
     with transaction.atomic():
-        room = _lock(room)
-        current = QueueEntry.objects.filter(room=room, status=S.PLAYING).first()
+        room = _lock_room(room)
+        current = QueueEntry.objects.filter(room=room, status=EntryStatus.PLAYING).first()
         if expected_entry is not None and (current.pk if current else None) != expected_entry:
             return room
         if skip and current is None:
             raise Conflict("Nothing is playing to skip.")
         if current is not None:
-            current.status = S.SKIPPED if skip else S.DONE
+            current.status = EntryStatus.SKIPPED if skip else EntryStatus.DONE
             current.finished_at = now
             current.save(update_fields=["status", "finished_at"])
         snapshot = RoomSnapshot(room)  # again: a skipped song is no turn, which can change the order
@@ -387,19 +387,19 @@ def player_previous(*, room: Room, actor: Actor) -> Room:
     require_host(actor)
     now = timezone.now()
     with transaction.atomic():
-        room = _lock(room)
-        current = QueueEntry.objects.filter(room=room, status=S.PLAYING).first()
+        room = _lock_room(room)
+        current = QueueEntry.objects.filter(room=room, status=EntryStatus.PLAYING).first()
         last = (
-            QueueEntry.objects.filter(room=room, status__in=[S.DONE, S.SKIPPED])
+            QueueEntry.objects.filter(room=room, status__in=[EntryStatus.DONE, EntryStatus.SKIPPED])
             .order_by("-finished_at", "-id").first()
         )
         if last is None and current is None:
             raise Conflict("Nothing has played yet.")
         if last is not None:
             if current is not None:
-                current.status, current.started_at, current.finished_at = S.WAITING, None, None
+                current.status, current.started_at, current.finished_at = EntryStatus.WAITING, None, None
                 current.save(update_fields=["status", "started_at", "finished_at"])
-            last.status, last.finished_at = S.PLAYING, None
+            last.status, last.finished_at = EntryStatus.PLAYING, None
             last.started_at = last.started_at or now
             last.save(update_fields=["status", "started_at", "finished_at"])
             if current is not None:
@@ -415,7 +415,7 @@ def player_play(*, room: Room, actor: Actor) -> Room:
     require_host(actor)
     now = timezone.now()
     with transaction.atomic():
-        room = _lock(room)
+        room = _lock_room(room)
         snapshot = RoomSnapshot(room)
         if snapshot.current() is None:
             up = snapshot.next_up()
@@ -436,8 +436,8 @@ def player_pause(*, room: Room, actor: Actor) -> Room:
     require_host(actor)
     now = timezone.now()
     with transaction.atomic():
-        room = _lock(room)
-        if not QueueEntry.objects.filter(room=room, status=S.PLAYING).exists():
+        room = _lock_room(room)
+        if not QueueEntry.objects.filter(room=room, status=EntryStatus.PLAYING).exists():
             raise Conflict("Nothing is playing to pause.")
         if not room.paused:
             room.position, room.paused, room.position_at = room.position_now(now), True, now
@@ -452,8 +452,8 @@ def player_seek(*, room: Room, actor: Actor, position: float) -> Room:
         raise ApplicationError("position must be 0 or more seconds.", extra={"position": str(position)})
     now = timezone.now()
     with transaction.atomic():
-        room = _lock(room)
-        current = QueueEntry.objects.select_related("song").filter(room=room, status=S.PLAYING).first()
+        room = _lock_room(room)
+        current = QueueEntry.objects.select_related("song").filter(room=room, status=EntryStatus.PLAYING).first()
         if current is None:
             raise Conflict("Nothing is playing to seek in.")
         if current.song.duration:

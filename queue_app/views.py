@@ -18,8 +18,8 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from karaoke_site.errors import ApplicationError, NotFound
-from karaoke_site.procs import lan_addresses
+from common.errors import ApplicationError, NotFound
+from common.procs import lan_addresses
 from queue_app import access, fragments, selectors, services
 from queue_app.forms import RoomSettingsForm
 from queue_app.models import Room

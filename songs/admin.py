@@ -14,12 +14,11 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from jobs import services as job_services
+from common.errors import ApplicationError
 from jobs.models import Job
-from jobs.pipeline import stage_names
-from karaoke_site.errors import ApplicationError
-from songs import selectors, services
+from songs import imports, selectors, services
 from songs.models import Song
+from songs.pipeline.plan import DEFAULT_REPROCESS_STAGE, stage_names
 
 
 class DeletedFilter(admin.SimpleListFilter):
@@ -265,18 +264,19 @@ class SongAdmin(admin.ModelAdmin):
     def reprocess(self, request, queryset):
         names = stage_names()
         if request.POST.get("apply"):
-            stage = request.POST.get("stage") or names[0]
+            stage = request.POST.get("stage") or DEFAULT_REPROCESS_STAGE
             _each(self, request, queryset,
-                  lambda song: job_services.song_reprocess(song=song, stage=stage, user=request.user),
+                  lambda song: imports.song_reprocess(song=song, stage=stage, user=request.user),
                   done=f"Reprocessing {{count}} song{{s}} from {stage}.")
             return None
-        # An intermediate page to choose the stage (the first one by default).
+        # An intermediate page to choose the stage (DEFAULT_REPROCESS_STAGE by default).
         return TemplateResponse(request, "admin/songs/song/reprocess.html", {
             **self.admin_site.each_context(request),
             "title": "Reprocess songs",
             "opts": self.model._meta,
             "songs": queryset,
             "stages": names,
+            "default_stage": DEFAULT_REPROCESS_STAGE,
             "action_checkbox_name": ACTION_CHECKBOX_NAME,
         })
 

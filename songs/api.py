@@ -16,12 +16,12 @@ from rest_framework.permissions import IsAdminUser, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.api import OutputFieldsOnce, filter_by_choices
+from common.errors import ApplicationError
 from jobs.models import Job
-from jobs.services import song_reprocess
-from karaoke_site.api import OutputFieldsOnce, filter_by_choices
-from karaoke_site.errors import ApplicationError
-from songs import selectors, services
+from songs import imports, selectors, services
 from songs.models import Song
+from songs.pipeline import plan
 
 
 class JobBriefSerializer(OutputFieldsOnce, serializers.ModelSerializer):
@@ -107,7 +107,7 @@ class SongImportApi(APIView):
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        return _import_response(services.song_import_url(url=data.validated_data["url"], user=request.user))
+        return _import_response(imports.song_import_url(url=data.validated_data["url"], user=request.user))
 
 
 class SongUploadApi(APIView):
@@ -136,7 +136,7 @@ class SongUploadApi(APIView):
             )
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        result = services.song_import_upload(
+        result = imports.song_import_upload(
             uploaded=data.validated_data["file"], user=request.user,
             title=data.validated_data["title"], artist=data.validated_data["artist"],
         )
@@ -262,13 +262,11 @@ class SongReprocessApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={202: JobBriefSerializer})
     def post(self, request, pk):
-        from jobs.pipeline import stage_names
-
         song = get_object_or_404(Song, pk=pk)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        stage = data.validated_data.get("stage") or stage_names()[1 if len(stage_names()) > 1 else 0]
-        job = song_reprocess(song=song, stage=stage, user=request.user)
+        stage = data.validated_data.get("stage") or plan.DEFAULT_REPROCESS_STAGE
+        job = imports.song_reprocess(song=song, stage=stage, user=request.user)
         return Response(JobBriefSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 

@@ -4,13 +4,13 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.utils.html import format_html
 
+from common.consumers import GroupEventsMixin
+from common.push import csrf_token_from, render_push, since_from
 from jobs.events import JOBS_GROUP
-from jobs.pipeline import stage_names
-from karaoke_site.consumers import GroupEventsMixin
-from karaoke_site.push import csrf_token_from, render_push, since_from
 from songs import selectors
 from songs.events import LIBRARY_GROUP
 from songs.models import Song
+from songs.pipeline.plan import DEFAULT_REPROCESS_STAGE, stage_names
 
 GROUPS = (LIBRARY_GROUP, JOBS_GROUP)
 
@@ -43,7 +43,7 @@ class LibraryHtmlConsumer(GroupEventsMixin, AsyncWebsocketConsumer):
     def _state(self, since) -> str:
         stages = stage_names()
         songs = selectors.song_rows_to_resync(since=since)
-        return "".join(self._render("songs/partials/_song.html", song=song, stages=stages) for song in songs)
+        return "".join(self._render("songs/partials/_song.html", song=song, stages=stages, default_stage=DEFAULT_REPROCESS_STAGE) for song in songs)
 
     @database_sync_to_async
     def _row(self, song_id) -> str:
@@ -51,7 +51,9 @@ class LibraryHtmlConsumer(GroupEventsMixin, AsyncWebsocketConsumer):
             song = selectors.song_row(song_id=song_id)
         except Song.DoesNotExist:
             return ""
-        return self._render("songs/partials/_song.html", song=song, stages=stage_names())
+        return self._render(
+            "songs/partials/_song.html", song=song, stages=stage_names(), default_stage=DEFAULT_REPROCESS_STAGE
+        )
 
     def _render(self, template: str, **context) -> str:
         return render_push(template, context, csrf_token=self.csrf_token)

@@ -3,7 +3,7 @@
 Sent after commit to the `library` group (the Library page and API clients).
 """
 
-from karaoke_site.events import publish
+from common.events import publish
 
 LIBRARY_GROUP = "library"
 

@@ -28,9 +28,14 @@ class Song(models.Model):
         NOT_FOUND = "not_found", "Not found"
         FAILED = "failed", "Failed (will be retried)"
 
-    # The kinds of file a song can own, each a name inside the song's folder.
-    FILE_KINDS = ("original", "audio", "audio_web", "cover", "cover_thumb")
-    # What a host can edit; an edited one is locked against automatic enrichment.
+    # The kinds of file a song can own, each a name inside the song's folder (the keys
+    # of `files`; songs.services.song_set_fields refuses any other).
+    FILE_KINDS = (
+        "original", "audio", "audio_web", "cover", "cover_thumb",
+        "vocals", "instrumental", "vocals_web", "instrumental_web",
+    )
+    # What a host can edit; an edited one is locked against automatic enrichment
+    # (songs.services._lock refuses any other name).
     LOCKABLE_FIELDS = ("title", "artist", "album", "year", "cover", "lyrics")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

@@ -11,7 +11,8 @@ from django.core.cache import cache
 from django.db.models import Case, Count, F, IntegerField, Prefetch, Q, QuerySet, Value, When
 from django.db.models.functions import Floor, Mod
 
-from karaoke_site.errors import ApplicationError
+from common.errors import ApplicationError
+from jobs.models import Job
 from songs.audio.ffmpeg import format_seconds
 from songs.errors import AdapterError
 from songs.models import Song
@@ -118,8 +119,6 @@ def song_rows(songs: QuerySet[Song] | None = None) -> QuerySet[Song]:
     Every render of the row (page, HTMX response, WebSocket push) should load
     its song through this, or the row loses its progress bar.
     """
-    from jobs.models import Job
-
     songs = Song.objects.all() if songs is None else songs
     return songs.prefetch_related(
         Prefetch("jobs", queryset=Job.objects.filter(status__in=Job.ACTIVE), to_attr="active_jobs")
@@ -129,8 +128,6 @@ def song_rows(songs: QuerySet[Song] | None = None) -> QuerySet[Song]:
 def song_rows_to_resync(*, since=None, limit: int = 100) -> QuerySet[Song]:
     """What /ws/library/html/ sends on (re)connect: the songs with an active job, and every
     song changed after `since` (when the page was drawn), deleted ones too."""
-    from jobs.models import Job
-
     changed = Q(pk__in=Job.objects.filter(status__in=Job.ACTIVE).values("song_id"))
     if since is not None:
         changed |= Q(updated_at__gte=since) | Q(pk__in=Job.objects.filter(updated_at__gte=since).values("song_id"))

@@ -1,91 +1,85 @@
-"""Writes of the songs app: adding songs, editing, deleting, and stage results.
+"""Every write of a Song: the host's edits, deletes and merges, the state the pipeline
+moves it through, and what its stages learn (adding songs is songs/imports.py).
 
-Adding a song is two-phase: these services create the Song and its Job in one
-transaction and return in milliseconds; the job is enqueued when the
-transaction commits and the work happens in a worker.
+A write that changes what a page shows announces it with `song_announce`: the
+library hears `song.changed` (songs/events.py) and the layers above hear the
+`song_changed` signal (songs/signals.py; queue_app redraws the rooms with it).
 """
 
+import contextlib
+import contextvars
 import logging
+import os
 import re
 import shutil
 import tempfile
-import uuid
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from karaoke_site.errors import ApplicationError, Conflict
-from songs import events, selectors
+from common.errors import ApplicationError, Conflict
+from jobs.models import Job
+from songs import events, signals
 from songs.audio import ffmpeg
 from songs.errors import AdapterError
 from songs.models import Song
 from songs.providers.lrc import LrcError, parse_lrc
-from songs.sources import ytdlp
 
 logger = logging.getLogger(__name__)
 
 # What a host edits by hand; an edited one is locked against automatic enrichment
 # (lyrics and the cover too, through song_set_lyrics and song_set_cover).
 EDITABLE_FIELDS = ("title", "artist", "album", "year")
+# Which lock protects which column when a stage writes what it found.
+_LOCK_OF = {"title": "title", "artist": "artist", "album": "album", "year": "year",
+            "lyrics_synced": "lyrics", "lyrics_plain": "lyrics"}
+# The columns a room or the library shows: a stage that changes one announces it.
+_SHOWN = {"title", "artist", "album", "year", "duration", "lyrics_synced", "lyrics_plain"}
+_COVER_EXTENSIONS = (".jpg", ".png", ".gif", ".webp")
 
 
-@dataclass(frozen=True)
-class ImportResult:
-    song: Song
-    job: "object | None"  # jobs.models.Job; None when an existing song was returned
-    created: bool
-    message: str
+# Songs whose announcement waits for the end of a song_changes_batched() block.
+_batched: contextvars.ContextVar[dict | None] = contextvars.ContextVar("songs_batched", default=None)
 
 
-def _existing_result(song: Song, message: str) -> ImportResult:
-    return ImportResult(song=song, job=song.jobs.order_by("-created_at").first(), created=False, message=message)
+def song_announce(song: Song, *, deleting: bool = False) -> None:
+    """Tell the library (an event after commit) and the layers above (a signal, now) that
+    `song` changed. `deleting`: sent before a hard delete takes the song's rows."""
+    batch = _batched.get()
+    if batch is not None and not deleting:
+        batch[song.pk] = song
+        return
+    if not deleting:
+        events.song_changed(song)
+    signals.song_changed.send(sender=Song, song=song, deleting=deleting)
+
+
+@contextlib.contextmanager
+def song_changes_batched():
+    """Several writes of one operation (the lookups of `manage.py enrich`), one announcement
+    per song at the end: every room is redrawn once, not once per write."""
+    if _batched.get() is not None:  # already inside one: the outer block announces
+        yield
+        return
+    batch: dict = {}
+    token = _batched.set(batch)
+    try:
+        yield
+    finally:
+        _batched.reset(token)
+        for song in batch.values():
+            song_announce(song)
 
 
 def _live() -> "models.QuerySet[Song]":  # noqa: F821 - string annotation only
     return Song.objects.filter(deleted_at__isnull=True)
 
 
-def _source_of(url: str) -> tuple[str, str, str]:
-    """(source, source_id, canonical URL) of a link, or a 400 that says what is wrong."""
-    try:
-        canonical = ytdlp.normalise_url(url)
-    except AdapterError as exc:
-        raise ApplicationError(exc.message, extra={"code": exc.code, "url": url}) from None
-    video_id = ytdlp.parse_youtube_id(canonical)
-    if video_id:
-        return Song.Source.YOUTUBE, video_id, canonical
-    return Song.Source.URL, canonical, canonical
-
-
-def song_import_url(*, url: str, user=None) -> ImportResult:
-    """Add the song behind a link, or return the live song that already has it."""
-    from jobs.services import job_create
-
-    source, source_id, canonical = _source_of(url.strip())
-    existing = selectors.live_song_with_source(source=source, source_id=source_id)
-    if existing:
-        return _existing_result(existing, f"Already in the library: {existing}.")
-    try:
-        with transaction.atomic():
-            song = Song.objects.create(
-                source=source, source_id=source_id, source_url=canonical, title="", added_by=user
-            )
-            job = job_create(song=song, user=user)
-            events.song_changed(song)
-    except IntegrityError:
-        # Another request created it between our check and our insert.
-        existing = selectors.live_song_with_source(source=source, source_id=source_id)
-        if existing is None:
-            raise
-        return _existing_result(existing, f"Already in the library: {existing}.")
-    return ImportResult(song=song, job=job, created=True, message="Added; it is being downloaded.")
-
-
-def _store_original(song: Song, src: Path, *, move: bool) -> None:
+def song_store_original(*, song: Song, src: Path, move: bool) -> None:
+    """Put the source file in the song's folder as its original (the caller saves `files`)."""
     song.folder.mkdir(parents=True, exist_ok=True)
     name = "original" + (src.suffix.lower() or ".bin")
     destination = song.folder / name
@@ -96,97 +90,6 @@ def _store_original(song: Song, src: Path, *, move: bool) -> None:
         # would otherwise change our original under its content hash.
         shutil.copyfile(src, destination)
     song.files = {**song.files, "original": name}
-
-
-def _local_duplicate(*, content_hash: str, source: str, source_id: str) -> ImportResult | None:
-    existing = selectors.live_songs_with_content(content_hash=content_hash).first()
-    if existing:
-        return _existing_result(existing, f"The same audio is already in the library: {existing}.")
-    # The same file of a folder, changed since its import (its tags edited, say):
-    # the (source, source_id) constraint refuses a second song for that path.
-    existing = selectors.live_song_with_source(source=source, source_id=source_id) if source_id else None
-    if existing:
-        return _existing_result(existing, f"This file was imported before (it has changed since): {existing}.")
-    return None
-
-
-def _import_local_file(
-    *, path: Path, source: str, source_id: str, user, title: str, artist: str, album: str, move: bool
-) -> ImportResult:
-    from jobs.services import job_create
-
-    content_hash = ffmpeg.sha256_file(path)
-    duplicate = _local_duplicate(content_hash=content_hash, source=source, source_id=source_id)
-    if duplicate:
-        return duplicate
-    song = None
-    try:
-        with transaction.atomic():
-            song = Song.objects.create(
-                source=source, source_id=source_id, content_hash=content_hash,
-                title=title, artist=artist, album=album, added_by=user,
-            )
-            _store_original(song, path, move=move)
-            song.save(update_fields=["files"])
-            job = job_create(song=song, user=user)
-            events.song_changed(song)
-    except IntegrityError:
-        if song is not None:
-            shutil.rmtree(song.folder, ignore_errors=True)
-        duplicate = _local_duplicate(content_hash=content_hash, source=source, source_id=source_id)
-        if duplicate is None:
-            raise
-        return duplicate
-    except BaseException:
-        if song is not None:
-            shutil.rmtree(song.folder, ignore_errors=True)
-        raise
-    return ImportResult(song=song, job=job, created=True, message="Added; it is being processed.")
-
-
-def song_import_upload(*, uploaded: UploadedFile, user=None, title: str = "", artist: str = "") -> ImportResult:
-    """Add an uploaded file after checking, with ffmpeg, that it really is audio."""
-    limit = settings.UPLOAD_MAX_MB * 1024 * 1024
-    if uploaded.size is not None and uploaded.size > limit:
-        raise ApplicationError(
-            f"The file is {uploaded.size / 1024 / 1024:.0f} MB; the limit is {settings.UPLOAD_MAX_MB} MB.",
-            status_code=413,
-        )
-    if not uploaded.size:
-        raise ApplicationError("The file is empty.", extra={"code": "empty_file"})
-    staging = Path(settings.MEDIA_ROOT) / "incoming"
-    staging.mkdir(parents=True, exist_ok=True)
-    suffix = Path(uploaded.name or "").suffix.lower()[:10]
-    temporary = staging / f"{uuid.uuid4().hex}{suffix}"
-    try:
-        with temporary.open("wb") as out:
-            for chunk in uploaded.chunks():
-                out.write(chunk)
-        try:
-            info = ffmpeg.probe(temporary)
-            ffmpeg.ensure_max_duration(info, settings.SONG_MAX_DURATION)
-        except AdapterError as exc:
-            raise ApplicationError(exc.message, extra={"code": exc.code, "file": uploaded.name}) from None
-        guess = title or Path(uploaded.name or "upload").stem
-        return _import_local_file(
-            path=temporary, source=Song.Source.UPLOAD, source_id="", user=user,
-            title=guess[:300], artist=artist[:300], album="", move=True,
-        )
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-def song_import_file(*, path: Path, user=None, title: str = "", artist: str = "", album: str = "") -> ImportResult:
-    """Add a file from a folder on this machine (the host's own files are not moved)."""
-    path = path.resolve()
-    try:
-        ffmpeg.probe(path)
-    except AdapterError as exc:
-        raise ApplicationError(exc.message, extra={"code": exc.code, "file": str(path)}) from None
-    return _import_local_file(
-        path=path, source=Song.Source.FOLDER, source_id=str(path), user=user,
-        title=(title or path.stem)[:300], artist=artist[:300], album=album[:300], move=False,
-    )
 
 
 def song_update(*, song: Song, data: dict) -> Song:
@@ -203,16 +106,19 @@ def song_update(*, song: Song, data: dict) -> Song:
         if changed:
             for name in changed:
                 setattr(song, name, data[name])
-            song.locked_fields = _lock(song, changed)
+            song.locked_fields = _lock_fields(song, changed)
             song.save(update_fields=[*changed, "locked_fields", "updated_at"])
-            events.song_changed(song)
+            song_announce(song)
         if "lyrics" in data and data["lyrics"] is not None:
             _store_lyrics(song, synced, plain)
     return song
 
 
-def _lock(song: Song, names) -> list[str]:
+def _lock_fields(song: Song, names) -> list[str]:
     """`locked_fields` plus `names`, read under a row lock so concurrent edits add up."""
+    unknown = set(names) - set(Song.LOCKABLE_FIELDS)
+    if unknown:
+        raise ValueError(f"not lockable: {sorted(unknown)}")
     current = Song.objects.select_for_update().filter(pk=song.pk).values_list("locked_fields", flat=True).first()
     return sorted({*(current or []), *names})
 
@@ -252,11 +158,11 @@ def _store_lyrics(song: Song, synced: str, plain: str) -> None:
     song.lyrics_synced, song.lyrics_plain = synced, plain
     song.lyrics_status = Song.LookupStatus.FOUND if (synced or plain) else Song.LookupStatus.NOT_FOUND
     song.lyrics_checked_at = timezone.now()
-    song.locked_fields = _lock(song, ["lyrics"])
+    song.locked_fields = _lock_fields(song, ["lyrics"])
     song.save(update_fields=[
         "lyrics_synced", "lyrics_plain", "lyrics_status", "lyrics_checked_at", "locked_fields", "updated_at",
     ])
-    events.song_changed(song)
+    song_announce(song)
 
 
 COVER_MAX_MB = 15
@@ -274,8 +180,6 @@ def _image_extension(head: bytes) -> str | None:
 
 def song_set_cover(*, song: Song, uploaded: UploadedFile) -> Song:
     """The host's cover (JPEG, PNG, GIF or WebP) and a 250 px thumbnail, locked against the archive."""
-    from songs import enrichment
-
     if uploaded.size is not None and uploaded.size > COVER_MAX_MB * 1024 * 1024:
         raise ApplicationError(f"The image is {uploaded.size / 1024 / 1024:.0f} MB; the limit is {COVER_MAX_MB} MB.")
     head = uploaded.read(12)
@@ -291,15 +195,15 @@ def song_set_cover(*, song: Song, uploaded: UploadedFile) -> Song:
             for chunk in uploaded.chunks():
                 out.write(chunk)
         try:
-            thumb = enrichment.make_thumbnail(image, staging)
+            thumb = ffmpeg.make_thumbnail(image, staging)
         except AdapterError:
             raise ApplicationError("This image cannot be read; save it again as JPEG or PNG.",
                                    extra={"file": uploaded.name}) from None
         # Locked first, so an enrichment running right now cannot install its cover over this one.
         with transaction.atomic():
-            song.locked_fields = _lock(song, ["cover"])
+            song.locked_fields = _lock_fields(song, ["cover"])
             Song.objects.filter(pk=song.pk).update(locked_fields=song.locked_fields)
-        enrichment.install_cover(song, image, thumb, respect_lock=False)
+        song_install_cover(song=song, image=image, thumb=thumb, respect_lock=False)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return song
@@ -312,8 +216,7 @@ def song_soft_delete(*, song: Song) -> Song:
     song.deleted_at = timezone.now()
     with transaction.atomic():
         song.save(update_fields=["deleted_at", "updated_at"])
-        events.song_changed(song)
-        _tell_rooms(song.pk)
+        song_announce(song)
     return song
 
 
@@ -329,8 +232,7 @@ def song_restore(*, song: Song) -> Song:
     try:
         with transaction.atomic():
             song.save(update_fields=["deleted_at", "updated_at"])
-            events.song_changed(song)
-            _tell_rooms(song.pk)
+            song_announce(song)
     except IntegrityError:
         # A song took its place between the check above and this save.
         song.deleted_at = Song.objects.filter(pk=song.pk).values_list("deleted_at", flat=True).first()
@@ -341,18 +243,14 @@ def song_restore(*, song: Song) -> Song:
 
 def song_hard_delete(*, song: Song) -> None:
     """Remove the song, its jobs, queue entries and files for good."""
-    from jobs.models import Job
-
     if song.jobs.filter(status=Job.Status.RUNNING).exists():
         raise Conflict("A job is working on this song; cancel it first.", extra={"song": str(song.pk)})
-    from queue_app.services import rooms_song_changed, rooms_with_song
-
     folder = song.folder
     song_id = song.pk
     with transaction.atomic():
-        rooms = rooms_with_song(song_id=song_id)
+        # Before the delete: whoever shows the song still finds where it is shown.
+        song_announce(song, deleting=True)
         song.delete()
-        rooms_song_changed(song_id=song_id, room_ids=rooms)
         # Files go only once the rows are gone for sure.
         transaction.on_commit(lambda: shutil.rmtree(folder, ignore_errors=True))
         events.song_deleted(song_id)
@@ -364,19 +262,11 @@ def song_mark_processing(*, song: Song) -> None:
     )
 
 
-def _tell_rooms(song_id) -> None:
-    """Rooms where the song is queued show its new state (queue_app's events)."""
-    from queue_app.services import rooms_song_changed
-
-    rooms_song_changed(song_id=song_id)
-
-
 def song_mark_ready(*, song: Song) -> None:
     with transaction.atomic():
         Song.objects.filter(pk=song.pk).update(status=Song.Status.READY, error="", updated_at=timezone.now())
         song.refresh_from_db()
-        events.song_changed(song)
-        _tell_rooms(song.pk)
+        song_announce(song)
 
 
 def song_mark_error(*, song: Song, message: str) -> None:
@@ -386,29 +276,76 @@ def song_mark_error(*, song: Song, message: str) -> None:
             status=Song.Status.ERROR, error=message, updated_at=timezone.now()
         )
         song.refresh_from_db()
-        events.song_changed(song)
         if changed:
-            _tell_rooms(song.pk)
+            song_announce(song)
+        else:
+            events.song_changed(song)
+
+
+def song_job_finished(*, job: Job) -> None:
+    """A job of the song ended: a failure or a cancel shows on the song (success is the
+    runner's song_mark_ready, after the last stage)."""
+    if job.status == Job.Status.FAILED:
+        song_mark_error(song=job.song, message=job.error_message)
+    elif job.status == Job.Status.CANCELLED:
+        song_mark_error(song=job.song, message="The import was cancelled.")
 
 
 def song_set_fields(*, song: Song, **fields) -> Song:
     """Record what a stage learnt (files, hash, duration, a title guess)."""
+    unknown = set(fields.get("files", {})) - set(Song.FILE_KINDS)
+    if unknown:
+        raise ValueError(f"unknown file kinds: {sorted(unknown)}")
+    shown = any(name in _SHOWN and getattr(song, name) != value for name, value in fields.items())
     for name, value in fields.items():
         setattr(song, name, value)
-    song.save(update_fields=[*fields, "updated_at"])
+    with transaction.atomic():
+        song.save(update_fields=[*fields, "updated_at"])
+        if shown:
+            song_announce(song)
     return song
 
 
-def song_merge_into(*, song: Song, into: Song) -> None:
-    """`song` turned out to be the same audio as `into`: hide it and point to `into`."""
-    folder = song.folder
+def song_save_found(*, song: Song, fields: dict[str, Any]) -> dict[str, Any]:
+    """Write what a metadata stage found, except the fields the host locked (read again
+    under a row lock); returns what was written."""
     with transaction.atomic():
-        Song.objects.filter(pk=song.pk).update(
-            deleted_at=timezone.now(), merged_into=into, files={}, error="", updated_at=timezone.now()
-        )
-        transaction.on_commit(lambda: shutil.rmtree(folder, ignore_errors=True))
-    song.refresh_from_db()
-    events.song_changed(song)
+        locked = Song.objects.select_for_update().filter(pk=song.pk).values_list("locked_fields", flat=True).first()
+        locked = set(locked or [])
+        kept = {name: value for name, value in fields.items() if _LOCK_OF.get(name) not in locked}
+        shown = any(name in _SHOWN and getattr(song, name) != value for name, value in kept.items())
+        if kept:
+            Song.objects.filter(pk=song.pk).update(**kept, updated_at=timezone.now())
+        for name, value in kept.items():
+            setattr(song, name, value)
+        song.locked_fields = sorted(locked)
+        if shown:
+            song_announce(song)
+    return kept
+
+
+def song_install_cover(*, song: Song, image: Path, thumb: Path, respect_lock: bool) -> bool:
+    """Move a staged cover and thumbnail into the song's folder and `files`; False if locked."""
+    with transaction.atomic():
+        row = Song.objects.select_for_update().filter(pk=song.pk).values("files", "locked_fields").first()
+        if row is None:
+            return False
+        if respect_lock and "cover" in (row["locked_fields"] or []):
+            return False
+        names = {}
+        for kind, src, stem in (("cover", image, "cover"), ("cover_thumb", thumb, "cover-250")):
+            final = song.folder / f"{stem}{src.suffix.lower()}"
+            os.replace(src, final)
+            # A cover of another type from an earlier fetch would otherwise linger.
+            for extension in _COVER_EXTENSIONS:
+                if extension != final.suffix:
+                    (song.folder / f"{stem}{extension}").unlink(missing_ok=True)
+            names[kind] = final.name
+        files = {**(row["files"] or {}), **names}
+        Song.objects.filter(pk=song.pk).update(files=files, updated_at=timezone.now())
+        song.files = files
+        song_announce(song)
+    return True
 
 
 # --- likely duplicates (same MusicBrainz recording) ---------------------------------
@@ -438,8 +375,6 @@ def song_merge_duplicates(*, songs: list[Song]) -> tuple[Song, list[Song]]:
         raise ApplicationError("Only songs with the same MusicBrainz recording can be merged.")
     keep = max(songs, key=song_merge_rank)
     merged = [song for song in songs if song.pk != keep.pk]
-    from jobs.models import Job
-
     busy = [song for song in merged if song.jobs.filter(status__in=Job.ACTIVE).exists()]
     if busy:  # refuse before merging any, so a group is merged whole or not at all
         raise Conflict(f"A job is working on “{busy[0]}”; wait for it or cancel it first.",
@@ -449,34 +384,32 @@ def song_merge_duplicates(*, songs: list[Song]) -> tuple[Song, list[Song]]:
     return keep, merged
 
 
-def song_merge_duplicate(*, song: Song, into: Song) -> Song:
-    """Hide `song` as a duplicate of `into`; its files stay, so a restore undoes it."""
-    from jobs.models import Job
+def song_merge_duplicate(*, song: Song, into: Song, by_its_job: bool = False) -> Song:
+    """Hide `song` as a duplicate of `into`; its queue history (past and waiting entries)
+    moves to `into` through the `song_merged` signal.
 
+    A host's merge keeps the files, so a restore undoes it. `by_its_job`: the song's own
+    import found the same audio already in the library; what it downloaded goes.
+    """
     if song.pk == into.pk:
         raise ApplicationError("A song cannot be merged into itself.")
-    if song.jobs.filter(status__in=Job.ACTIVE).exists():
+    if not by_its_job and song.jobs.filter(status__in=Job.ACTIVE).exists():
         raise Conflict(f"A job is working on “{song}”; wait for it or cancel it first.", extra={"song": str(song.pk)})
+    folder = song.folder
     with transaction.atomic():
-        Song.objects.filter(pk=song.pk).update(deleted_at=timezone.now(), merged_into=into, updated_at=timezone.now())
+        hidden = {"deleted_at": timezone.now(), "merged_into": into, "updated_at": timezone.now()}
+        if by_its_job:
+            hidden.update(files={}, error="")
+            transaction.on_commit(lambda: shutil.rmtree(folder, ignore_errors=True))
+        Song.objects.filter(pk=song.pk).update(**hidden)
         if not (into.lyrics_synced or into.lyrics_plain) and (song.lyrics_synced or song.lyrics_plain):
             Song.objects.filter(pk=into.pk).update(
                 lyrics_synced=song.lyrics_synced, lyrics_plain=song.lyrics_plain,
                 lyrics_status=Song.LookupStatus.FOUND, updated_at=timezone.now(),
             )
-        song_move_queue_history(from_song=song, to_song=into)
         song.refresh_from_db()
         into.refresh_from_db()
+        signals.song_merged.send(sender=Song, song=song, into=into)
         events.song_changed(song)
         events.song_changed(into)
     return song
-
-
-def song_move_queue_history(*, from_song: Song, to_song: Song) -> None:
-    """Point the queue history (past and waiting QueueEntry rows) of a merged song at the kept one.
-
-    Called inside the merge's transaction; the rooms concerned hear `queue.changed`.
-    """
-    from queue_app.services import queue_entries_move_song
-
-    queue_entries_move_song(from_song=from_song, to_song=to_song)

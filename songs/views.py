@@ -7,47 +7,23 @@ kept up to date by /ws/library/html/ (songs/consumers.py), which pushes the same
 `_song.html` partial.
 """
 
-from functools import wraps
-from urllib.parse import quote
 
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpResponse
-from django.shortcuts import redirect, render, resolve_url
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefresh
 
-from jobs import services as job_services
-from jobs.pipeline import stage_names
-from karaoke_site.errors import ApplicationError
-from songs import selectors, services
+from common.decorators import staff_required
+from common.errors import ApplicationError
+from songs import imports, selectors, services
 from songs.models import Song
+from songs.pipeline.plan import DEFAULT_REPROCESS_STAGE, stage_names
 
 # The page shows this many rows; searching narrows it down.
 LIST_LIMIT = 100
-
-
-def staff_required(view):
-    """Hosts only: anonymous users sign in first, signed-in non-staff get a friendly 403."""
-
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not request.user.is_authenticated:
-            if request.htmx:
-                # A redirect would be followed by XHR and the login page swapped into a row.
-                back = request.htmx.current_url_abs_path or request.get_full_path()
-                return HttpResponseClientRedirect(f"{resolve_url(settings.LOGIN_URL)}?next={quote(back)}")
-            return redirect_to_login(request.get_full_path())
-        if not request.user.is_staff:
-            if request.htmx:
-                return HttpResponseClientRefresh()
-            return render(request, "songs/forbidden.html", status=403)
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 class SongFilterForm(forms.Form):
@@ -70,7 +46,7 @@ def _filters(form: SongFilterForm) -> dict:
 
 
 def _row_context(song, **extra) -> dict:
-    return {"song": song, "stages": stage_names(), **extra}
+    return {"song": song, "stages": stage_names(), "default_stage": DEFAULT_REPROCESS_STAGE, **extra}
 
 
 def _render_row(request, song_id, *, error: str = "", status: int = 200):
@@ -104,6 +80,7 @@ def _library_page(request, *, status: int = 200, filter_data=None, **extra):
         "total": songs.count(),
         "limit": LIST_LIMIT,
         "stages": stage_names(),
+        "default_stage": DEFAULT_REPROCESS_STAGE,
         "upload_max_mb": settings.UPLOAD_MAX_MB,
         "since": since,
         **extra,
@@ -127,7 +104,7 @@ def song_row(request, song_id):
     return _render_row(request, song_id)
 
 
-def _added(request, result: services.ImportResult, *, form: str):
+def _added(request, result: imports.ImportResult, *, form: str):
     song = selectors.song_row(song_id=result.song.pk)
     if not request.htmx:
         (messages.success if result.created else messages.info)(request, result.message)
@@ -149,7 +126,7 @@ def song_add(request):
     if not url:
         return _add_refused(request, "Paste a link to a song first.", 400, form="link")
     try:
-        result = services.song_import_url(url=url, user=request.user)
+        result = imports.song_import_url(url=url, user=request.user)
     except ApplicationError as exc:
         return _add_refused(request, exc.message, exc.status_code, form="link")
     return _added(request, result, form="link")
@@ -162,7 +139,7 @@ def song_upload(request):
     if uploaded is None:
         return _add_refused(request, "Choose an audio file to upload.", 400, form="upload")
     try:
-        result = services.song_import_upload(
+        result = imports.song_import_upload(
             uploaded=uploaded, user=request.user,
             title=request.POST.get("title", "").strip(), artist=request.POST.get("artist", "").strip(),
         )
@@ -228,9 +205,9 @@ def song_restore(request, song_id):
 @require_POST
 @staff_required
 def song_reprocess(request, song_id):
-    stage = request.POST.get("stage") or stage_names()[0]
+    stage = request.POST.get("stage") or DEFAULT_REPROCESS_STAGE
     return _song_action(
-        request, song_id, lambda song: job_services.song_reprocess(song=song, stage=stage, user=request.user),
+        request, song_id, lambda song: imports.song_reprocess(song=song, stage=stage, user=request.user),
         done=f"{{song}} is being reprocessed from {stage}.",
     )
 

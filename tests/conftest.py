@@ -21,7 +21,7 @@ from django.db import connection
 from django.test import Client
 from hypothesis import settings as settings_profiles
 
-from karaoke_site.procs import free_port
+from common.procs import free_port
 from tests.internet import LocalInternet
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -147,11 +147,11 @@ class InProcessBroker:
         return f"task-{len(self.tasks)}"
 
     def run(self, job, *, limit: int = 20):
-        from jobs.runner import run_job
+        from songs.pipeline.runner import run_job
 
         job_id = str(getattr(job, "pk", job))
         for _ in range(limit):
-            mine = [task for task in self.tasks if task[0] == "jobs.tasks.run_job" and task[1][0] == job_id]
+            mine = [task for task in self.tasks if task[0] == settings.JOBS_TASK and task[1][0] == job_id]
             if not mine:
                 break
             self.tasks.remove(mine[0])
@@ -292,7 +292,7 @@ class EventRecorder:
     def drain(self, timeout: float = 0.3) -> list[dict]:
         import asyncio
 
-        from karaoke_site import events
+        from common import events
 
         # Events leave on a background thread: what was published is sent first.
         assert events.flush(), "the events were not sent within 5 s"

@@ -296,7 +296,7 @@ def test_the_claim_takes_one_singer_per_room_and_only_guests(singer_user, django
 
 def test_two_sign_ups_racing_for_one_username_get_a_message_not_a_500(monkeypatch):
     from accounts import services as account_services
-    from karaoke_site.errors import Conflict
+    from common.errors import Conflict
 
     account_services.user_sign_up(username="gus", password=GOOD_PASSWORD)
     with pytest.raises(Conflict):

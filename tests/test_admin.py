@@ -4,8 +4,8 @@ import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.messages import get_messages
 
-from jobs import services as job_services
 from jobs.models import Job, JobLog
+from songs import imports
 from songs import services as song_services
 from songs.models import Song
 
@@ -51,7 +51,7 @@ def test_it_lists_songs_with_filters_and_search(admin_client):
 
 def test_it_shows_a_song_with_its_jobs_and_an_audio_preview(admin_client):
     song = ready_song()
-    job = job_services.song_reprocess(song=song, stage="transcode")
+    job = imports.song_reprocess(song=song, stage="transcode")
     response = admin_client.get(f"/admin/songs/song/{song.pk}/change/")
     assert response.status_code == 200
     html = response.content.decode()
@@ -75,7 +75,7 @@ def test_it_edits_a_song_through_the_service(admin_client, listen):
 
 def test_it_lists_and_shows_jobs_with_their_log(admin_client):
     song = ready_song()
-    job = job_services.song_reprocess(song=song, stage="transcode")
+    job = imports.song_reprocess(song=song, stage="transcode")
     Job.objects.filter(pk=job.pk).update(status=Job.Status.FAILED, error_code="not_audio",
                                          error_message="ffmpeg found no audio stream")
     for url in ("/admin/jobs/job/", "/admin/jobs/job/?status=failed", "/admin/jobs/job/?kind=reprocess",
@@ -112,13 +112,13 @@ def test_it_soft_deletes_and_restores_songs_and_reports_refusals(admin_client):
 def test_it_reprocesses_songs_from_a_chosen_stage_and_reports_refusals(admin_client, queued):
     free = ready_song()
     busy = ready_song("Busy", source_id="https://songs.example/busy.mp3")
-    job_services.song_reprocess(song=busy, stage="transcode")
+    imports.song_reprocess(song=busy, stage="transcode")
 
     # First an intermediate page to choose the stage.
     page = act(admin_client, "songs/song", "reprocess", [free, busy])
     assert page.status_code == 200
     html = page.content.decode()
-    assert '<option value="download">' in html and '<option value="transcode">' in html
+    assert '<option value="download">' in html and '<option value="transcode" selected>' in html
 
     response = act(admin_client, "songs/song", "reprocess", [free, busy], apply="1", stage="transcode")
     assert response.status_code == 302
@@ -131,10 +131,10 @@ def test_it_reprocesses_songs_from_a_chosen_stage_and_reports_refusals(admin_cli
 
 def test_it_refuses_to_delete_a_song_while_its_job_runs(admin_client):
     song = ready_song()
-    job = job_services.song_reprocess(song=song, stage="transcode")
+    job = imports.song_reprocess(song=song, stage="transcode")
     Job.objects.filter(pk=job.pk).update(status=Job.Status.FAILED)
     other = ready_song("Other", source_id="https://songs.example/other.mp3")
-    running = job_services.song_reprocess(song=other, stage="transcode")
+    running = imports.song_reprocess(song=other, stage="transcode")
     Job.objects.filter(pk=running.pk).update(status=Job.Status.RUNNING)
 
     # A song whose job is over goes, rows and files.
@@ -156,7 +156,7 @@ def test_it_refuses_to_delete_a_song_while_its_job_runs(admin_client):
 
 def test_it_reports_a_refused_hard_delete_as_a_message(admin_client, monkeypatch):
     song = ready_song()
-    from karaoke_site.errors import Conflict
+    from common.errors import Conflict
 
     def refuse(*, song):
         raise Conflict("A job is working on this song; cancel it first.")
@@ -177,10 +177,10 @@ def test_songs_are_not_added_in_the_admin(admin_client):
 
 def test_it_retries_and_cancels_jobs_and_reports_refusals(admin_client, queued):
     failed_song = ready_song()
-    failed = job_services.song_reprocess(song=failed_song, stage="transcode")
+    failed = imports.song_reprocess(song=failed_song, stage="transcode")
     Job.objects.filter(pk=failed.pk).update(status=Job.Status.FAILED)
     queued_song = ready_song("Queued", source_id="https://songs.example/queued.mp3")
-    waiting = job_services.song_reprocess(song=queued_song, stage="transcode")
+    waiting = imports.song_reprocess(song=queued_song, stage="transcode")
 
     response = act(admin_client, "jobs/job", "retry", [failed, waiting])
     failed.refresh_from_db()

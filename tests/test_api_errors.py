@@ -4,8 +4,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions
 
-from karaoke_site.api import exception_handler
-from karaoke_site.errors import ApplicationError, Conflict
+from common.api import exception_handler
+from common.errors import ApplicationError, Conflict
 
 
 def handle(exc):

@@ -7,6 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from jobs import services as job_services
+from songs import imports
 from songs.models import Song
 from tests.test_enrichment import STUDIO, forget, point_providers_at, serve_coverart, serve_lrclib, serve_musicbrainz
 
@@ -44,7 +45,7 @@ def test_missing_looks_up_pending_and_failed_songs_only(providers, monkeypatch):
     failed_lyrics = make_song(metadata_status=S.FOUND, lyrics_status=S.FAILED, recording_mbid=STUDIO)
     done = make_song(metadata_status=S.NOT_FOUND, lyrics_status=S.NOT_FOUND)
     busy = make_song()
-    job_services.song_reprocess(song=busy, stage="enrich")  # the pipeline will see to it
+    imports.song_reprocess(song=busy, stage="enrich")  # the pipeline will see to it
 
     output = enrich("--missing")
 

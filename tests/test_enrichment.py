@@ -18,12 +18,12 @@ import pytest
 import redis
 from django.core.cache import cache
 
-from jobs import services as job_services
 from jobs.models import Job
-from songs import enrichment
+from songs import imports
 from songs import services as song_services
 from songs.audio.ffmpeg import ffmpeg_exe
 from songs.models import Song
+from songs.pipeline import metadata
 from tests.conftest import make_audio
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -60,7 +60,7 @@ def point_providers_at(settings, internet, **overrides) -> str:
 
 
 def forget(prefix: str) -> None:
-    client = enrichment.redis_client()
+    client = metadata.redis_client()
     for name in client.scan_iter(match=f"*{prefix}*"):
         client.delete(name)
 
@@ -113,13 +113,13 @@ def make_song(title="ABBA - Dancing Queen (Official Music Video) [HD]", artist="
 
 
 def enrich(song):
-    message = enrichment.enrich(Ctx(song))
+    message = metadata.enrich(Ctx(song))
     song.refresh_from_db()
     return message
 
 
 def find_lyrics(song):
-    message = enrichment.lyrics(Ctx(song))
+    message = metadata.lyrics(Ctx(song))
     song.refresh_from_db()
     return message
 
@@ -145,7 +145,7 @@ def test_it_cleans_the_title_and_picks_the_studio_recording_over_the_decoys(prov
     assert (song.release_mbid, song.artist_mbid) == (ARRIVAL, "d87e52c5-bb8d-4da8-b941-9f4928627dc8")
     assert song.isrc == "SEAYD7601020" and song.genres[:2] == ["pop", "disco"]
     assert song.metadata_status == S.FOUND and song.metadata_checked_at is not None
-    assert enrichment.enrich_done(song)
+    assert metadata.enrich_done(song)
     assert song.file_path("cover").read_bytes() == JPEG
     assert song.file_path("cover_thumb").read_bytes() == PNG
     assert "Matched “ABBA – Dancing Queen”" in message and "cover saved" in message
@@ -185,7 +185,7 @@ def test_no_match_is_final_and_keeps_the_cleaned_title(providers):
 
     message = enrich(song)
 
-    assert song.metadata_status == S.NOT_FOUND and enrichment.enrich_done(song)
+    assert song.metadata_status == S.NOT_FOUND and metadata.enrich_done(song)
     assert (song.title, song.artist) == ("Garage Demo", "Obscure Band")
     assert "No MusicBrainz recording matches" in message
     assert song.recording_mbid == "" and not song.has_file("cover")
@@ -200,7 +200,7 @@ def test_a_slow_musicbrainz_times_out_and_the_song_is_marked_for_later(providers
     message = enrich(song)
 
     assert time.monotonic() - started < 3
-    assert song.metadata_status == S.FAILED and not enrichment.enrich_done(song)
+    assert song.metadata_status == S.FAILED and not metadata.enrich_done(song)
     assert "did not answer in time" in message and "enrich --missing" in message
     assert (song.title, song.artist) == ("Dancing Queen", "ABBA")  # the cleanup is kept all the same
 
@@ -214,7 +214,7 @@ def test_a_slow_lrclib_times_out_and_lyrics_are_marked_for_later(providers, sett
     message = find_lyrics(song)
 
     assert time.monotonic() - started < 3
-    assert song.lyrics_status == S.FAILED and not enrichment.lyrics_done(song)
+    assert song.lyrics_status == S.FAILED and not metadata.lyrics_done(song)
     assert "lrclib did not answer within 0.5 s" in message
 
 
@@ -247,7 +247,7 @@ def test_a_host_edited_field_survives_a_reprocess_from_enrich(providers, setting
     find_lyrics(song)
     song_services.song_update(song=song, data={"album": "Party Hits", "year": 2024, "lyrics": "[00:01.00] la la"})
 
-    job = broker.run(job_services.song_reprocess(song=song, stage="enrich"))
+    job = broker.run(imports.song_reprocess(song=song, stage="enrich"))
     song.refresh_from_db()
 
     assert job.status == Job.Status.COMPLETED and {"enrich", "lyrics"} <= set(job.stage_seconds)
@@ -302,7 +302,7 @@ def test_an_instrumental_has_no_lyrics_and_that_is_final(providers):
     serve_lrclib(providers, get="get-instrumental.json", search=None)
     song = make_song(title="Dancing Queen", artist="ABBA")
     assert "instrumental" in find_lyrics(song)
-    assert song.lyrics_status == S.NOT_FOUND and enrichment.lyrics_done(song)
+    assert song.lyrics_status == S.NOT_FOUND and metadata.lyrics_done(song)
 
 
 # --- the whole pipeline ------------------------------------------------------------------
@@ -317,7 +317,7 @@ def test_503s_trip_the_breaker_and_every_song_still_becomes_ready(providers, set
     jobs = []
     for number, frequency in enumerate((330, 440, 550)):
         providers.add_file(f"/song-{number}.mp3", make_audio(1.5, frequency=frequency), "audio/mpeg")
-        result = song_services.song_import_url(url=providers.url(f"/song-{number}.mp3"))
+        result = imports.song_import_url(url=providers.url(f"/song-{number}.mp3"))
         # A direct file has no artist; lyrics are looked up only with one.
         song_services.song_update(song=result.song, data={"artist": "ABBA"})
         broker.run(result.job)  # every stage, the separation on its own cluster included
@@ -346,12 +346,12 @@ django.setup()
 from django.conf import settings
 
 settings.PROVIDER_KEY_PREFIX = sys.argv[1]
-from songs import enrichment
+from songs.pipeline import metadata
 
 print("ready", flush=True)
 sys.stdin.readline()
 for title in sys.argv[2:]:
-    enrichment.search_musicbrainz(title, "ABBA", 231.0)
+    metadata.search_musicbrainz(title, "ABBA", 231.0)
 """
 
 
@@ -406,12 +406,12 @@ def test_two_worker_processes_keep_to_one_musicbrainz_request_per_second(provide
 
 def test_cache_keys_are_by_normalised_query(providers):
     serve_musicbrainz(providers)
-    enrichment.search_musicbrainz("Dancing  Queen", "abba", 231.2)
-    enrichment.search_musicbrainz("dancing queen", "ABBA ", 230.9)
+    metadata.search_musicbrainz("Dancing  Queen", "abba", 231.2)
+    metadata.search_musicbrainz("dancing queen", "ABBA ", 230.9)
     assert len(providers.requests_to(SEARCH)) == 1
-    assert cache.get(enrichment._cache_key("musicbrainz", "DANCING QUEEN", "Abba", 231))["recording_mbid"] == STUDIO
+    assert cache.get(metadata._cache_key("musicbrainz", "DANCING QUEEN", "Abba", 231))["recording_mbid"] == STUDIO
 
 
 def test_the_redis_client_is_one_per_process():
-    assert isinstance(enrichment.redis_client(), redis.Redis)
-    assert enrichment.redis_client() is enrichment.redis_client()
+    assert isinstance(metadata.redis_client(), redis.Redis)
+    assert metadata.redis_client() is metadata.redis_client()

@@ -11,7 +11,7 @@ import uuid
 import pytest
 from channels.layers import get_channel_layer
 
-from karaoke_site import fanout
+from common import fanout
 
 # A layer of each test's own: each runs its own event loop (see the fixture).
 pytestmark = pytest.mark.usefixtures("fresh_channel_layer")

@@ -6,6 +6,7 @@ import pytest
 from channels.testing import WebsocketCommunicator
 
 from karaoke_site.asgi import application
+from songs import imports
 from tests.conftest import session_cookies
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -73,9 +74,8 @@ def job_communicator(job_id, cookies: dict[str, str] | None = None) -> Websocket
 def test_one_job_is_for_staff_and_an_unknown_one_is_4404(staff_user, singer_user):
     import uuid
 
-    from songs import services as song_services
 
-    job = song_services.song_import_url(url="https://www.youtube.com/watch?v=aaaaaaaaaaa").job
+    job = imports.song_import_url(url="https://www.youtube.com/watch?v=aaaaaaaaaaa").job
     singer, staff = session_cookies(singer_user), session_cookies(staff_user)
 
     async def attempt(job_id, cookies):
@@ -93,10 +93,9 @@ def test_one_job_sends_its_state_first_then_only_its_own_events(staff_user):
     from channels.db import database_sync_to_async
 
     from jobs import services as job_services
-    from songs import services as song_services
 
-    job = song_services.song_import_url(url="https://www.youtube.com/watch?v=aaaaaaaaaaa").job
-    other = song_services.song_import_url(url="https://www.youtube.com/watch?v=bbbbbbbbbbb").job
+    job = imports.song_import_url(url="https://www.youtube.com/watch?v=aaaaaaaaaaa").job
+    other = imports.song_import_url(url="https://www.youtube.com/watch?v=bbbbbbbbbbb").job
     cookies = session_cookies(staff_user)
 
     def cancel_both():

@@ -22,7 +22,7 @@ from django.utils.crypto import get_random_string
 from jobs import events, services
 from jobs.models import Job
 from karaoke_site.asgi import application
-from songs import services as song_services
+from songs import imports
 from tests.conftest import session_cookies
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -41,7 +41,7 @@ def communicator(path: str, cookies: dict[str, str] | None = None) -> WebsocketC
 
 
 def import_job(video_id: str) -> Job:
-    return song_services.song_import_url(url=f"https://www.youtube.com/watch?v={video_id}").job
+    return imports.song_import_url(url=f"https://www.youtube.com/watch?v={video_id}").job
 
 
 VOID = {"input", "br", "img", "meta", "link", "hr"}

@@ -8,7 +8,7 @@ from django.test import Client
 from django.utils import timezone
 
 from jobs.models import Job, WorkerHeartbeat
-from songs import services as song_services
+from songs import imports
 
 # Transactional: Retry enqueues on commit, and the recorder below must see it.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -17,7 +17,7 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
 def import_job(video_id: str) -> Job:
-    return song_services.song_import_url(url=f"https://www.youtube.com/watch?v={video_id}").job
+    return imports.song_import_url(url=f"https://www.youtube.com/watch?v={video_id}").job
 
 
 def failed_job(video_id: str = "aaaaaaaaaaa") -> Job:

@@ -17,6 +17,7 @@ from django.utils import timezone
 from jobs import events as job_events
 from jobs import services as job_services
 from jobs.models import Job
+from songs import imports
 from songs import services as song_services
 from songs.models import Song
 from tests.conftest import session_cookies
@@ -34,7 +35,7 @@ def ready_song(title: str) -> Song:
 
 
 def added_song(video_id: str = "aaaaaaaaaaa") -> Song:
-    return song_services.song_import_url(url=f"https://www.youtube.com/watch?v={video_id}").song
+    return imports.song_import_url(url=f"https://www.youtube.com/watch?v={video_id}").song
 
 
 @pytest.mark.parametrize("who", ["anonymous", "singer"])

@@ -9,8 +9,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone
 
-from jobs import services as job_services
 from jobs.models import Job
+from songs import imports
 from songs.models import Song
 
 # Transactional: jobs are enqueued on commit (recorded below) and one test runs
@@ -229,7 +229,7 @@ def test_it_reprocesses_from_the_chosen_stage(host, queued):
 
 def test_it_deletes_a_song_for_good_and_refuses_while_a_job_runs(host):
     song = make_song("Take On Me")
-    job = job_services.song_reprocess(song=song, stage="transcode")
+    job = imports.song_reprocess(song=song, stage="transcode")
     Job.objects.filter(pk=job.pk).update(status=Job.Status.RUNNING)
 
     refused = host.post(f"/library/{song.pk}/destroy", **HTMX)

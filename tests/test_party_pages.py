@@ -12,7 +12,7 @@ import re
 import pytest
 from django.test import Client
 
-from karaoke_site import procs
+from common import procs
 from queue_app import services
 from queue_app.access import actor_for
 from queue_app.models import QueueEntry, Room

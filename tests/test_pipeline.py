@@ -1,6 +1,6 @@
 """The import pipeline, run in this process with real yt-dlp and real ffmpeg.
 
-The runner is the same code a qcluster worker runs (jobs.tasks.run_job calls
+The runner is the same code a qcluster worker runs (songs.tasks.run_job calls
 it); here it is called directly so each rule is checked quickly. The real
 qcluster runs it in tests/test_pipeline_live.py.
 """
@@ -13,11 +13,13 @@ import pytest
 from django.db import IntegrityError
 from django.utils import timezone
 
-from jobs import runner, services
+from common.errors import ApplicationError, Conflict
+from jobs import services
+from jobs import tasks as jobs_tasks
 from jobs.models import Job, JobLog
-from karaoke_site.errors import ApplicationError, Conflict
-from songs import services as song_services
+from songs import imports
 from songs.models import Song
+from songs.pipeline import runner
 from tests.conftest import make_audio
 from tests.internet import closed_port
 
@@ -44,10 +46,10 @@ def events_of(job) -> list[tuple[str, str]]:
 
 def test_it_imports_a_direct_audio_file(internet, song_mp3, staff_user, queued, broker):
     internet.add_file("/take-on-me.mp3", song_mp3, "audio/mpeg")
-    result = song_services.song_import_url(url=internet.url("/take-on-me.mp3"), user=staff_user)
+    result = imports.song_import_url(url=internet.url("/take-on-me.mp3"), user=staff_user)
     assert result.created and result.song.status == Song.Status.PENDING
     # Enqueued on commit, to the default cluster, carrying only the job id.
-    assert queued == [("jobs.tasks.run_job", (str(result.job.pk), "encore"), "encore")]
+    assert queued == [("songs.tasks.run_job", (str(result.job.pk), "encore"), "encore")]
     assert Job.objects.get(pk=result.job.pk).status == Job.Status.QUEUED
 
     job = broker.run(result.job)
@@ -73,8 +75,8 @@ def test_it_imports_a_direct_audio_file(internet, song_mp3, staff_user, queued, 
 
 def test_the_same_link_again_returns_the_existing_song(internet, song_mp3):
     internet.add_file("/a.mp3", song_mp3, "audio/mpeg")
-    first = song_services.song_import_url(url=internet.url("/a.mp3"))
-    again = song_services.song_import_url(url=internet.url("/a.mp3"))
+    first = imports.song_import_url(url=internet.url("/a.mp3"))
+    again = imports.song_import_url(url=internet.url("/a.mp3"))
     assert not again.created
     assert again.song.pk == first.song.pk and again.job.pk == first.job.pk
     assert "Already in the library" in again.message
@@ -82,23 +84,23 @@ def test_the_same_link_again_returns_the_existing_song(internet, song_mp3):
 
 
 def test_youtube_links_of_one_video_are_one_song():
-    first = song_services.song_import_url(url="https://www.youtube.com/watch?v=dQw4w9WgXcQ")
+    first = imports.song_import_url(url="https://www.youtube.com/watch?v=dQw4w9WgXcQ")
     for url in ("https://youtu.be/dQw4w9WgXcQ", "https://music.youtube.com/watch?v=dQw4w9WgXcQ&feature=share",
                 "https://www.youtube.com/shorts/dQw4w9WgXcQ"):
-        again = song_services.song_import_url(url=url)
+        again = imports.song_import_url(url=url)
         assert not again.created and again.song.pk == first.song.pk
     assert first.song.source == Song.Source.YOUTUBE and first.song.source_id == "dQw4w9WgXcQ"
 
 
 def test_a_bad_link_is_refused_with_a_message():
     with pytest.raises(ApplicationError) as error:
-        song_services.song_import_url(url="ftp://example.com/song.mp3")
+        imports.song_import_url(url="ftp://example.com/song.mp3")
     assert error.value.status_code == 400 and error.value.message
     assert Song.objects.count() == 0
 
 
 def test_a_missing_file_fails_at_once_with_a_permanent_error(internet, broker):
-    result = song_services.song_import_url(url=internet.url("/nothing-here.mp3"))
+    result = imports.song_import_url(url=internet.url("/nothing-here.mp3"))
     job = broker.run(result.job)
     assert job.status == Job.Status.FAILED
     assert job.error_code == "not_found"
@@ -107,7 +109,7 @@ def test_a_missing_file_fails_at_once_with_a_permanent_error(internet, broker):
 
 
 def test_an_unreachable_server_is_retried_with_backoff_then_failed(broker):
-    result = song_services.song_import_url(url=f"http://127.0.0.1:{closed_port()}/song.mp3")
+    result = imports.song_import_url(url=f"http://127.0.0.1:{closed_port()}/song.mp3")
     job = broker.run(result.job)
     assert job.status == Job.Status.FAILED
     assert job.error_code == "network"
@@ -120,8 +122,8 @@ def test_an_unreachable_server_is_retried_with_backoff_then_failed(broker):
 def test_the_same_audio_from_another_link_merges_into_the_existing_song(internet, song_mp3, broker):
     internet.add_file("/one.mp3", song_mp3, "audio/mpeg")
     internet.add_file("/two.mp3", song_mp3, "audio/mpeg")
-    first = broker.run(song_services.song_import_url(url=internet.url("/one.mp3")).job)
-    second = broker.run(song_services.song_import_url(url=internet.url("/two.mp3")).job)
+    first = broker.run(imports.song_import_url(url=internet.url("/one.mp3")).job)
+    second = broker.run(imports.song_import_url(url=internet.url("/two.mp3")).job)
     assert second.status == Job.Status.COMPLETED
     assert "merged" in second.message
     assert second.song.merged_into_id == first.song.pk and second.song.is_deleted
@@ -131,7 +133,7 @@ def test_the_same_audio_from_another_link_merges_into_the_existing_song(internet
 
 def test_a_job_cancelled_before_it_runs_is_never_run(internet, song_mp3, broker):
     internet.add_file("/a.mp3", song_mp3, "audio/mpeg")
-    result = song_services.song_import_url(url=internet.url("/a.mp3"))
+    result = imports.song_import_url(url=internet.url("/a.mp3"))
     services.job_cancel(job=result.job)
     job = broker.run(result.job)
     assert job.status == Job.Status.CANCELLED
@@ -141,7 +143,7 @@ def test_a_job_cancelled_before_it_runs_is_never_run(internet, song_mp3, broker)
 def test_cancelling_a_running_download_stops_it_and_removes_partial_files(internet):
     big = make_audio(60.0)
     internet.add_file("/slow.mp3", big, "audio/mpeg", chunk_size=16 * 1024, chunk_delay=0.05)
-    result = song_services.song_import_url(url=internet.url("/slow.mp3"))
+    result = imports.song_import_url(url=internet.url("/slow.mp3"))
     worker = threading.Thread(target=runner.run_job, kwargs={"job_id": result.job.pk, "cluster": CLUSTER})
     worker.start()
     deadline = time.monotonic() + 20
@@ -159,7 +161,7 @@ def test_cancelling_a_running_download_stops_it_and_removes_partial_files(intern
 
 def test_illegal_transitions_are_refused_with_a_message(internet, song_mp3, broker):
     internet.add_file("/a.mp3", song_mp3, "audio/mpeg")
-    job = broker.run(song_services.song_import_url(url=internet.url("/a.mp3")).job)
+    job = broker.run(imports.song_import_url(url=internet.url("/a.mp3")).job)
     with pytest.raises(Conflict, match="Only a failed or cancelled job can be retried"):
         services.job_retry(job=job)
     with pytest.raises(Conflict, match="A completed job cannot be cancelled"):
@@ -168,7 +170,7 @@ def test_illegal_transitions_are_refused_with_a_message(internet, song_mp3, brok
 
 def test_a_manual_retry_resumes_from_the_first_missing_output(internet, song_mp3, broker):
     internet.add_file("/a.mp3", song_mp3, "audio/mpeg")
-    job = broker.run(song_services.song_import_url(url=internet.url("/a.mp3")).job)
+    job = broker.run(imports.song_import_url(url=internet.url("/a.mp3")).job)
     # The transcode outputs vanish and the job is marked failed, as after a crash.
     for kind in ("audio", "audio_web"):
         job.song.file_path(kind).unlink()
@@ -185,7 +187,7 @@ def test_a_manual_retry_resumes_from_the_first_missing_output(internet, song_mp3
 
 def test_manual_retries_stop_at_the_limit(settings, internet, broker):
     settings.JOB_MAX_MANUAL_RETRIES = 2
-    job = broker.run(song_services.song_import_url(url=internet.url("/missing.mp3")).job)
+    job = broker.run(imports.song_import_url(url=internet.url("/missing.mp3")).job)
     for _ in range(2):
         services.job_retry(job=job)
         job = broker.run(job)
@@ -195,10 +197,10 @@ def test_manual_retries_stop_at_the_limit(settings, internet, broker):
 
 def test_reprocess_redoes_the_chosen_stage_without_downloading_again(internet, song_mp3, broker):
     internet.add_file("/a.mp3", song_mp3, "audio/mpeg")
-    first = broker.run(song_services.song_import_url(url=internet.url("/a.mp3")).job)
+    first = broker.run(imports.song_import_url(url=internet.url("/a.mp3")).job)
     downloads = len(internet.requests_to("/a.mp3"))
 
-    job = broker.run(services.song_reprocess(song=first.song, stage="transcode"))
+    job = broker.run(imports.song_reprocess(song=first.song, stage="transcode"))
 
     assert job.kind == Job.Kind.REPROCESS and job.status == Job.Status.COMPLETED
     assert "download" not in job.stage_seconds and {"transcode", "separate"} <= set(job.stage_seconds)
@@ -208,28 +210,28 @@ def test_reprocess_redoes_the_chosen_stage_without_downloading_again(internet, s
 
 def test_reprocess_refuses_an_unknown_stage_or_a_busy_song(internet, song_mp3):
     internet.add_file("/a.mp3", song_mp3, "audio/mpeg")
-    result = song_services.song_import_url(url=internet.url("/a.mp3"))
+    result = imports.song_import_url(url=internet.url("/a.mp3"))
     with pytest.raises(ApplicationError, match="Unknown stage 'mix'"):
-        services.song_reprocess(song=result.song, stage="mix")
+        imports.song_reprocess(song=result.song, stage="mix")
     with pytest.raises(Conflict, match="already working"):
-        services.song_reprocess(song=result.song, stage="transcode")
+        imports.song_reprocess(song=result.song, stage="transcode")
 
 
 def test_the_database_allows_one_active_job_per_song(internet):
-    result = song_services.song_import_url(url=internet.url("/x.mp3"))
+    result = imports.song_import_url(url=internet.url("/x.mp3"))
     with pytest.raises(IntegrityError):
         Job.objects.create(song=result.song, status=Job.Status.QUEUED)
 
 
 def test_a_second_worker_cannot_claim_a_running_job(internet):
-    result = song_services.song_import_url(url=internet.url("/x.mp3"))
+    result = imports.song_import_url(url=internet.url("/x.mp3"))
     assert services.job_claim(job_id=result.job.pk, worker="host:1") is not None
     assert services.job_claim(job_id=result.job.pk, worker="host:2") is None
 
 
 def test_a_job_whose_worker_died_is_requeued_then_failed_after_too_many_losses(settings, internet):
     settings.JOB_MAX_RECOVERIES = 1
-    result = song_services.song_import_url(url=internet.url("/x.mp3"))
+    result = imports.song_import_url(url=internet.url("/x.mp3"))
     long_ago = timezone.now() - timedelta(minutes=10)
 
     services.job_claim(job_id=result.job.pk, worker="dead-host:1")
@@ -246,14 +248,36 @@ def test_a_job_whose_worker_died_is_requeued_then_failed_after_too_many_losses(s
     assert job.status == Job.Status.FAILED and job.error_code == "worker_lost"
 
 
+def test_a_task_queued_under_the_old_path_still_runs_the_job(internet, song_mp3, queued):
+    """Upgrade shim: Django-Q2 rows written before the move name jobs.tasks.run_job."""
+    internet.add_file("/old.mp3", song_mp3, "audio/mpeg")
+    result = imports.song_import_url(url=internet.url("/old.mp3"))
+    jobs_tasks.run_job(str(result.job.pk), CLUSTER)
+    job = Job.objects.get(pk=result.job.pk)
+    # It ran its stages on the default cluster and handed the separation over.
+    assert (job.status, job.stage, job.cluster) == (Job.Status.QUEUED, "separate", "separation")
+    assert queued[-1] == ("songs.tasks.run_job", (str(job.pk), "separation"), "separation")
+
+
+def test_the_recovery_sweep_requeues_a_job_on_the_cluster_it_runs_on(internet, song_mp3, queued, broker):
+    internet.add_file("/handed.mp3", song_mp3, "audio/mpeg")
+    result = imports.song_import_url(url=internet.url("/handed.mp3"))
+    jobs_tasks.run_job(str(result.job.pk), CLUSTER)  # up to the hand-off to separation
+    services.job_claim(job_id=result.job.pk, worker="dead-host:1")
+    Job.objects.filter(pk=result.job.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=10))
+    queued.clear()
+    assert services.jobs_recover().requeued == [result.job.pk]
+    assert queued == [("songs.tasks.run_job", (str(result.job.pk), "separation"), "separation")]
+
+
 def test_a_live_job_is_left_alone_by_the_recovery_sweep(internet):
-    result = song_services.song_import_url(url=internet.url("/x.mp3"))
+    result = imports.song_import_url(url=internet.url("/x.mp3"))
     services.job_claim(job_id=result.job.pk, worker="host:1")
     assert services.jobs_recover() == services.Recovery(requeued=[], failed=[])
 
 
 def test_a_stale_running_job_can_be_taken_over_by_a_redelivered_task(internet):
-    result = song_services.song_import_url(url=internet.url("/x.mp3"))
+    result = imports.song_import_url(url=internet.url("/x.mp3"))
     services.job_claim(job_id=result.job.pk, worker="dead-host:1")
     Job.objects.filter(pk=result.job.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=10))
     job = services.job_claim(job_id=result.job.pk, worker="host:2")
@@ -262,7 +286,7 @@ def test_a_stale_running_job_can_be_taken_over_by_a_redelivered_task(internet):
 
 def test_progress_events_go_to_both_groups_in_order(internet, song_mp3, listen, broker):
     internet.add_file("/a.mp3", song_mp3, "audio/mpeg")
-    result = song_services.song_import_url(url=internet.url("/a.mp3"))
+    result = imports.song_import_url(url=internet.url("/a.mp3"))
     everyone = listen("jobs")
     this_job = listen(f"job.{result.job.pk}")
     broker.run(result.job)

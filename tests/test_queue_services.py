@@ -5,11 +5,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from karaoke_site.errors import ApplicationError
+from common.errors import ApplicationError
 from queue_app import selectors, services
 from queue_app.access import actor_for
 from queue_app.events import room_group
 from queue_app.models import CODE_ALPHABET, QueueEntry, Room, Singer
+from songs import services as song_services
 from songs.models import Song
 
 pytestmark = pytest.mark.django_db
@@ -376,14 +377,12 @@ def test_a_skipped_song_is_no_turn(room):
 
 
 def test_merging_a_duplicate_song_moves_its_queue_entries(room, listen, django_capture_on_commit_callbacks):
-    from songs.services import song_move_queue_history
-
     ann = guest(room, "Ann")
     entry = add(ann)
     kept = song("Kept")
     recorder = listen(room_group(room.code))
     with django_capture_on_commit_callbacks(execute=True):
-        song_move_queue_history(from_song=entry.song, to_song=kept)
+        song_services.song_merge_duplicate(song=entry.song, into=kept)
     assert QueueEntry.objects.get(pk=entry.pk).song == kept
     assert recorder.types() == ["queue.changed", "player.state"]
 

@@ -7,11 +7,12 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from jobs import runner, services
+from jobs import services
 from jobs.models import Job
-from jobs.pipeline import progress_span
-from songs import services as song_services
+from songs import imports
 from songs.models import Song
+from songs.pipeline import runner
+from songs.pipeline.plan import progress_span
 from tests.conftest import make_audio
 from tests.demucs_model import SMALL_NAME
 
@@ -25,7 +26,7 @@ def quick(settings):
 
 def imported_up_to_separation(internet, broker, seconds: float) -> Job:
     internet.add_file("/mix.wav", make_audio(seconds, fmt="wav"), "audio/wav")
-    result = song_services.song_import_url(url=internet.url("/mix.wav"))
+    result = imports.song_import_url(url=internet.url("/mix.wav"))
     # Deliver only the first task: download and transcode, then the hand-over.
     task = broker.tasks.pop(0)
     runner.run_job(job_id=task[1][0], cluster=task[1][1])
@@ -123,7 +124,7 @@ def test_separation_info_names_the_fix_when_the_model_is_missing(settings, tmp_p
 
 
 def test_the_pipeline_routes_separation_to_its_own_cluster():
-    from jobs.pipeline import cluster_for
+    from songs.pipeline.plan import cluster_for
 
     assert cluster_for("separate") == "separation"
     assert cluster_for("download") == cluster_for("transcode") == "encore"

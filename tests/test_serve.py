@@ -15,7 +15,7 @@ import psutil
 import pytest
 import requests
 
-from karaoke_site.procs import free_port
+from common.procs import free_port
 
 pytestmark = [pytest.mark.slow]
 

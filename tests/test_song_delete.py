@@ -3,11 +3,11 @@
 import pytest
 from django.db import transaction
 
-from jobs import runner
+from common.errors import Conflict
 from jobs.models import Job, JobLog
-from karaoke_site.errors import Conflict
 from songs import services
 from songs.models import Song
+from songs.pipeline import runner
 
 # Transactional: a hard delete removes the files only once its transaction commits.
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from jobs import services as job_services
-from songs import services
+from songs import imports, services, signals
 from songs.models import Song
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -158,7 +158,7 @@ def test_merging_keeps_the_song_with_the_better_files(admin_client):
 def test_a_song_being_processed_is_not_merged(admin_client):
     first = make_song(recording_mbid=STUDIO)
     second = make_song("Dancing Queen (HD)", recording_mbid=STUDIO, status=Song.Status.PROCESSING)
-    job_services.song_reprocess(song=second, stage="enrich")
+    imports.song_reprocess(song=second, stage="enrich")
     response = admin_client.post("/admin/songs/song/", {
         "action": "merge_duplicates", ACTION_CHECKBOX_NAME: [str(first.pk), str(second.pk)],
     })
@@ -166,10 +166,20 @@ def test_a_song_being_processed_is_not_merged(admin_client):
     assert Song.objects.filter(deleted_at__isnull=True).count() == 2
 
 
-def test_queue_history_moves_through_its_hook(monkeypatch):
+def test_a_merge_tells_the_layers_above_through_song_merged():
     moved = []
-    monkeypatch.setattr(services, "song_move_queue_history",
-                        lambda *, from_song, to_song: moved.append((from_song.pk, to_song.pk)))
+
+    def receiver(sender, *, song, into, **kwargs):
+        moved.append((song.pk, into.pk))
+
+    signals.song_merged.connect(receiver, dispatch_uid="test-song-merged")
+    try:
+        _merge_two(moved)
+    finally:
+        signals.song_merged.disconnect(dispatch_uid="test-song-merged")
+
+
+def _merge_two(moved):
     keep = make_song(recording_mbid=STUDIO)
     other = make_song("Dancing Queen (HD)", recording_mbid=STUDIO, status=Song.Status.ERROR)
     kept, merged = services.song_merge_duplicates(songs=[other, keep])

@@ -49,7 +49,7 @@ def install_model(
 
 
 def verify_model(name: str, model_dir: Path) -> None:
-    from demucs.pretrained import get_model
+    from demucs.pretrained import get_model  # noqa: PLC0415 - torch and Demucs load only in the processes that separate
 
     try:
         get_model(name, repo=Path(model_dir))
@@ -96,8 +96,8 @@ def _copy_bag(bag: Path, model_dir: Path) -> list[Path]:
 
 def _download(name: str, model_dir: Path) -> list[Path]:
     """Fetch the bag's `.th` files from Demucs' own list of URLs (files.txt)."""
-    import torch
-    from demucs.pretrained import REMOTE_ROOT, _parse_remote_files
+    import torch  # noqa: PLC0415 - torch and Demucs load only in the processes that separate
+    from demucs.pretrained import REMOTE_ROOT, _parse_remote_files  # noqa: PLC0415 - torch and Demucs load only in the processes that separate
 
     bag = REMOTE_ROOT / f"{name}.yaml"
     urls = _parse_remote_files(REMOTE_ROOT / "files.txt")

@@ -18,6 +18,7 @@ import re
 import secrets
 import subprocess
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -246,3 +247,28 @@ def _remove(*paths: Path) -> None:
 
 def _tail(text: str, lines: int = 5) -> str:
     return " | ".join(text.strip().splitlines()[-lines:])
+
+
+THUMBNAIL_SIZE = 250
+
+
+def make_thumbnail(image: Path, dest_dir: Path, *, size: int = THUMBNAIL_SIZE) -> Path:
+    """A JPEG at most 250 px wide and high, made by ffmpeg (CAA gave none, or the host uploaded a cover)."""
+    final = dest_dir / "cover-250.jpg"
+    temp = dest_dir / f".thumb-{os.getpid()}-{threading.get_ident()}.jpg"
+    try:
+        done = subprocess.run(
+            [ffmpeg_exe(), "-nostdin", "-v", "error", "-y", "-i", str(image),
+             "-vf", f"scale={size}:{size}:force_original_aspect_ratio=decrease", "-frames:v", "1", "-q:v", "3",
+             str(temp)],
+            capture_output=True, text=True, timeout=30,
+        )
+    except subprocess.TimeoutExpired as exc:
+        temp.unlink(missing_ok=True)
+        raise PermanentError("thumbnail_failed", "ffmpeg took too long to make the cover thumbnail") from exc
+    if done.returncode != 0 or not temp.is_file():
+        temp.unlink(missing_ok=True)
+        reason = done.stderr.strip().splitlines()[-1:] or ["no output"]
+        raise PermanentError("thumbnail_failed", f"ffmpeg could not make a thumbnail: {reason[0]}")
+    os.replace(temp, final)
+    return final

@@ -278,7 +278,7 @@ def model_info(config: SeparationConfig | None = None) -> dict[str, Any]:
 
 
 def _get_demucs_model(name: str, model_dir: Path | None) -> Any:
-    from demucs.pretrained import get_model  # imported late: it pulls in the whole of Demucs
+    from demucs.pretrained import get_model  # noqa: PLC0415 - it pulls in the whole of Demucs
 
     where = f"the folder {model_dir}" if model_dir else "the internet"
     if model_dir is not None and not Path(model_dir).is_dir():
@@ -536,7 +536,7 @@ def _transition_weight(seg: int) -> torch.Tensor:
 
 
 def _forward(warm: WarmModel, segment: float | None) -> Callable[[torch.Tensor], torch.Tensor]:
-    from demucs.apply import apply_model
+    from demucs.apply import apply_model  # noqa: PLC0415 - torch and Demucs load only in the processes that separate
 
     # On the CPU, nn.MultiheadAttention's "fast path" (taken in inference) computes
     # self-attention as two plain bmm's and a softmax over the whole 2688x2688 score

@@ -84,6 +84,7 @@
   let vocalGain = null;
   let started = false;
   let loadedEntry = null; // the entry whose files are in the two elements
+  let shownWords = null; // title, artist and lyrics_url of the song on screen
   let advancedFor = null; // the entry this TV asked to move on from (once)
   let seekLead = 0.05; // s: how long a seek takes here, so a seek aims where the song will be
   let seekStarted = null;
@@ -153,6 +154,7 @@
   function sync() {
     const entry = player && player.entry;
     if ((entry ? entry.id : null) !== loadedEntry) load(entry);
+    else if (entry && wordsOf(entry.song) !== shownWords) loadLyrics(entry.song); // the host edited it
     if (!entry || !started || !instrumental.src || instrumental.readyState < HTMLMediaElement.HAVE_METADATA) return;
     const target = serverPosition();
 
@@ -232,7 +234,12 @@
     titleCard.hidden = mode !== "title";
   }
 
+  function wordsOf(song) {
+    return song ? [song.title, song.artist, song.lyrics_url].join("\n") : null;
+  }
+
   async function loadLyrics(song) {
+    shownWords = wordsOf(song);
     lineList.replaceChildren();
     plain.textContent = "";
     currentLine = -2;

@@ -5,7 +5,7 @@ import pytest
 from playwright.sync_api import expect
 
 from jobs.models import Job
-from songs import services as song_services
+from songs import imports
 from tests.conftest import make_audio
 from tests.e2e.test_library_browser import sign_in
 
@@ -23,7 +23,7 @@ def test_a_new_job_appears_on_top_and_finishes_live(live_site, page, staff_user,
 
     audio = make_audio(6.0)
     internet.add_file("/live-job.mp3", audio, "audio/mpeg", chunk_size=len(audio) // 8 + 1, chunk_delay=0.4)
-    job = song_services.song_import_url(url=internet.url("/live-job.mp3"), user=staff_user).job
+    job = imports.song_import_url(url=internet.url("/live-job.mp3"), user=staff_user).job
 
     row = page.locator(f"#job-{job.pk}")
     expect(row).to_be_visible(timeout=30_000)

@@ -16,12 +16,13 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
 
 from jobs.models import Job
-from songs import enrichment
+from songs import services
 from songs.errors import Cancelled
 from songs.models import Song
+from songs.pipeline import metadata
 
-S = Song.LookupStatus
-RETRYABLE = (S.PENDING, S.FAILED)
+Lookup = Song.LookupStatus
+RETRYABLE = (Lookup.PENDING, Lookup.FAILED)
 
 
 class _Context:
@@ -88,13 +89,15 @@ class Command(BaseCommand):
     def _enrich(self, song: Song, *, force: bool, totals: dict) -> None:
         ctx = _Context(song)
         notes = []
-        if force or song.metadata_status in RETRYABLE:
-            notes.append(enrichment.enrich(ctx) or "")
-            totals["metadata"][song.metadata_status] += 1
-            song.refresh_from_db()
-        if force or song.lyrics_status in RETRYABLE:
-            notes.append(enrichment.lyrics(ctx) or "")
-            totals["lyrics"][song.lyrics_status] += 1
+        # The rooms showing the song are redrawn once, with everything it found.
+        with services.song_changes_batched():
+            if force or song.metadata_status in RETRYABLE:
+                notes.append(metadata.enrich(ctx) or "")
+                totals["metadata"][song.metadata_status] += 1
+                song.refresh_from_db()
+            if force or song.lyrics_status in RETRYABLE:
+                notes.append(metadata.lyrics(ctx) or "")
+                totals["lyrics"][song.lyrics_status] += 1
         self.stdout.write(f"{song.pk} {song}: " + " ".join(note for note in notes if note))
 
     def _summary(self, count: int, totals: dict) -> str:
@@ -104,7 +107,7 @@ class Command(BaseCommand):
         for name in ("metadata", "lyrics"):
             counted = totals[name]
             if counted:
-                described = ", ".join(f"{counted[status]} {S(status).label.lower()}" for status in S.values
+                described = ", ".join(f"{counted[status]} {Lookup(status).label.lower()}" for status in Lookup.values
                                       if counted[status])
                 parts.append(f"{name}: {described}")
         return f"{count} song{'' if count == 1 else 's'} looked up. " + "; ".join(parts) + "."

@@ -1,6 +1,6 @@
 """``manage.py import_folder PATH``: add every song of a music folder to the library.
 
-Each file goes through ``songs.services.song_import_file``, like any import:
+Each file goes through ``songs.imports.song_import_file``, like any import:
 its content is checked by ffmpeg, a duplicate (same audio) is skipped, and a
 job is enqueued for the rest of the pipeline. The host's files are not moved.
 """
@@ -18,8 +18,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from karaoke_site.errors import ApplicationError
-from songs import services
+from common.errors import ApplicationError
+from songs import imports
 from songs.audio import ffmpeg
 from songs.errors import AdapterError
 from songs.models import Song
@@ -151,7 +151,7 @@ class Command(BaseCommand):
     def _import(self, file: Path) -> tuple[str, str]:
         tags = read_tags(file)
         try:
-            result = services.song_import_file(path=file, title=tags.title, artist=tags.artist, album=tags.album)
+            result = imports.song_import_file(path=file, title=tags.title, artist=tags.artist, album=tags.album)
         except ApplicationError as exc:
             return "failed", exc.message
         except OSError as exc:

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from karaoke_site.errors import ApplicationError
-from songs import services
+from common.errors import ApplicationError
+from songs import imports
 
 
 class Command(BaseCommand):
@@ -14,7 +14,7 @@ class Command(BaseCommand):
         failed = 0
         for url in urls:
             try:
-                result = services.song_import_url(url=url)
+                result = imports.song_import_url(url=url)
             except ApplicationError as exc:
                 failed += 1
                 self.stderr.write(self.style.ERROR(f"{url}: {exc.message}"))

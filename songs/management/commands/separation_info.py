@@ -3,7 +3,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from songs.errors import AdapterError
-from songs.stages import separation_config
+from songs.pipeline.media import separation_config
 
 
 class Command(BaseCommand):
@@ -14,7 +14,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", dest="as_json")
 
     def handle(self, *args, no_load, as_json, **options):
-        from songs.audio import separation
+        from songs.audio import separation  # noqa: PLC0415 - torch and Demucs load only in the processes that separate
 
         config = separation_config()
         if not no_load:

@@ -2,8 +2,8 @@
 
 Each stage says which cluster runs it, how much of the job's progress bar it
 fills, how to tell its output is already there (so a retry or a reprocess skips
-it), and the function that does it. Later stages (separate, enrich, lyrics,
-finalize) are added to this list, not to the runner.
+it), and the function that does it. A new stage is added to this list, not to
+the runner.
 """
 
 from collections.abc import Callable
@@ -11,8 +11,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from songs import enrichment
-from songs import stages as song_stages
+from songs.pipeline import media, metadata
 
 
 @dataclass(frozen=True)
@@ -26,13 +25,17 @@ class Stage:
 
 def stages() -> list[Stage]:
     return [
-        Stage("download", settings.DEFAULT_CLUSTER, 30, song_stages.download_done, song_stages.download),
-        Stage("transcode", settings.DEFAULT_CLUSTER, 10, song_stages.transcode_done, song_stages.transcode),
+        Stage("download", settings.DEFAULT_CLUSTER, 30, media.download_done, media.download),
+        Stage("transcode", settings.DEFAULT_CLUSTER, 10, media.transcode_done, media.transcode),
         # Its own cluster, so a GPU host can run only this stage.
-        Stage("separate", settings.SEPARATION_CLUSTER, 50, song_stages.separate_done, song_stages.separate),
-        Stage("enrich", settings.DEFAULT_CLUSTER, 4, enrichment.enrich_done, enrichment.enrich),
-        Stage("lyrics", settings.DEFAULT_CLUSTER, 2, enrichment.lyrics_done, enrichment.lyrics),
+        Stage("separate", settings.SEPARATION_CLUSTER, 50, media.separate_done, media.separate),
+        Stage("enrich", settings.DEFAULT_CLUSTER, 4, metadata.enrich_done, metadata.enrich),
+        Stage("lyrics", settings.DEFAULT_CLUSTER, 2, metadata.lyrics_done, metadata.lyrics),
     ]
+
+
+# Where a reprocess starts when nobody says: after the download, which it reuses.
+DEFAULT_REPROCESS_STAGE = "transcode"
 
 
 def stage_names() -> list[str]:

@@ -1,8 +1,8 @@
-"""The pipeline runner: what a Django-Q2 worker does with a job id.
+"""The pipeline runner: what a Django-Q2 worker does with a job id (songs.tasks.run_job).
 
 It claims the job (or returns: someone else has it), walks the stages from the
 first whose output is missing, and ends the job completed, failed or cancelled.
-While it works, a watcher thread beats the job's heartbeat and notices a
+While it works, a monitor thread beats the job's heartbeat and notices a
 cancel request, so a long stage (a download, a separation) can stop within a
 second and the recovery sweep can tell a live worker from a dead one.
 """
@@ -14,10 +14,11 @@ import time
 from django.conf import settings
 from django.db import connection
 
-from jobs import pipeline, services
+from jobs import services
 from jobs.models import Job
 from songs import services as song_services
 from songs.errors import AdapterError, Cancelled
+from songs.pipeline import plan
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ class JobLost(Exception):
     """Another worker (or the recovery sweep) took the job over: stop quietly."""
 
 
-class Watcher:
+class JobMonitor:
     """Beats the heartbeat and polls for cancel in a thread, for as long as the job runs."""
 
     POLL_SECONDS = 1.0
@@ -38,7 +39,7 @@ class Watcher:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"job-{job.pk}-watch", daemon=True)
 
-    def __enter__(self) -> "Watcher":
+    def __enter__(self) -> "JobMonitor":
         self._thread.start()
         return self
 
@@ -58,7 +59,7 @@ class Watcher:
                     else:
                         cancel = Job.objects.filter(pk=self.job.pk, cancel_requested=True).exists()
                     self.cancelled = self.cancelled or cancel
-                except Exception:  # a database hiccup must not kill the watcher
+                except Exception:  # a database hiccup must not kill the monitor
                     logger.warning("job %s: heartbeat failed", self.job.pk, exc_info=True)
         finally:
             connection.close()
@@ -76,19 +77,19 @@ class Watcher:
 class StageContext:
     """What a stage gets: its song, progress reporting and a cancel check."""
 
-    def __init__(self, job: Job, stage: pipeline.Stage, watcher: Watcher, last_progress: float):
+    def __init__(self, job: Job, stage: plan.Stage, monitor: JobMonitor, last_progress: float):
         self.job = job
         self.song = job.song
         self.stage = stage
-        self.watcher = watcher
+        self.monitor = monitor
         self.merged = None
-        self._low, self._high = pipeline.progress_span(stage.name)
+        self._low, self._high = plan.progress_span(stage.name)
         self._saved = last_progress
         self._saved_at = 0.0
         self._message = ""
 
     def is_cancelled(self) -> bool:
-        return self.watcher.should_stop()
+        return self.monitor.should_stop()
 
     def progress(self, percent: float | None, message: str = "") -> None:
         """Stage progress 0–100 (None: unknown) → the job's bar, saved throttled."""
@@ -104,7 +105,7 @@ class StageContext:
         )
         if step or due:
             if not services.job_progress(job=self.job, stage=self.stage.name, progress=overall, message=message):
-                self.watcher.lost = True
+                self.monitor.lost = True
             self._saved, self._saved_at, self._message = overall, now, message
 
     @property
@@ -118,11 +119,11 @@ def run_job(*, job_id, cluster: str) -> None:
         logger.info("job %s: not claimable (taken, cancelled or over)", job_id)
         return
     song_services.song_mark_processing(song=job.song)
-    with Watcher(job) as watcher:
+    with JobMonitor(job) as monitor:
         try:
-            outcome = _run_stages(job, cluster, watcher)
+            outcome = _run_stages(job, cluster, monitor)
         except (Cancelled, JobLost):
-            if watcher.lost:
+            if monitor.lost:
                 logger.warning("job %s: taken over by another worker; stopping", job.pk)
             else:
                 services.job_mark_cancelled(job=job)
@@ -141,8 +142,8 @@ def run_job(*, job_id, cluster: str) -> None:
     services.job_complete(job=job, message=job.message if outcome == "merged" else "Done.")
 
 
-def _run_stages(job: Job, cluster: str, watcher: Watcher) -> str:
-    all_stages = pipeline.stages()
+def _run_stages(job: Job, cluster: str, monitor: JobMonitor) -> str:
+    all_stages = plan.stages()
     names = [stage.name for stage in all_stages]
     start = names.index(job.start_stage) if job.kind == Job.Kind.REPROCESS and job.start_stage in names else 0
     progress = job.progress
@@ -153,16 +154,16 @@ def _run_stages(job: Job, cluster: str, watcher: Watcher) -> str:
         if not forced and stage.is_done(job.song):
             continue
         if stage.cluster != cluster:
-            services.job_handoff(job=job, stage=stage.name)
+            services.job_handoff(job=job, stage=stage.name, cluster=stage.cluster)
             return "handoff"
-        if watcher.should_stop():
-            raise JobLost() if watcher.lost else Cancelled()
+        if monitor.should_stop():
+            raise JobLost() if monitor.lost else Cancelled()
         services.job_stage_started(job=job, stage=stage.name)
-        ctx = StageContext(job, stage, watcher, progress)
+        ctx = StageContext(job, stage, monitor, progress)
         started = time.monotonic()
-        message = _run_with_retries(job, stage, ctx, watcher)
+        message = _run_with_retries(job, stage, ctx, monitor)
         services.job_stage_finished(job=job, stage=stage.name, seconds=time.monotonic() - started)
-        progress = max(progress, pipeline.progress_span(stage.name)[1])
+        progress = max(progress, plan.progress_span(stage.name)[1])
         job.song.refresh_from_db()
         if ctx.merged is not None:
             job.message = message or "Merged into an existing song."
@@ -170,7 +171,7 @@ def _run_stages(job: Job, cluster: str, watcher: Watcher) -> str:
     return "done"
 
 
-def _run_with_retries(job: Job, stage: pipeline.Stage, ctx: StageContext, watcher: Watcher) -> str | None:
+def _run_with_retries(job: Job, stage: plan.Stage, ctx: StageContext, monitor: JobMonitor) -> str | None:
     delays = settings.JOB_RETRY_DELAYS
     while True:
         try:
@@ -187,9 +188,9 @@ def _run_with_retries(job: Job, stage: pipeline.Stage, ctx: StageContext, watche
                 raise JobLost() from exc
             job.attempts += 1
             logger.info("job %s: %s failed (%s); retry %s in %s s", job.pk, stage.name, exc, job.attempts, delay)
-            watcher.wait(delay)
-            if watcher.should_stop():
-                raise (JobLost() if watcher.lost else Cancelled()) from exc
+            monitor.wait(delay)
+            if monitor.should_stop():
+                raise (JobLost() if monitor.lost else Cancelled()) from exc
             if not services.job_resume_after_wait(job=job):
                 raise JobLost() from exc
             job.song.refresh_from_db()

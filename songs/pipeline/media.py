@@ -30,7 +30,7 @@ def download(ctx) -> str | None:
             return None
         source = Path(song.source_id)
         if song.source == Song.Source.FOLDER and source.is_file():
-            services._store_original(song, source, move=False)
+            services.song_store_original(song=song, src=source, move=False)
             services.song_set_fields(song=song, files=song.files, content_hash=ffmpeg.sha256_file(song.file_path("original")))
             return None
         raise PermanentError("original_missing", "The uploaded file is gone from the media folder; upload it again.")
@@ -51,7 +51,7 @@ def download(ctx) -> str | None:
     content_hash = ffmpeg.sha256_file(result.path)
     duplicate = selectors.live_songs_with_content(content_hash=content_hash).exclude(pk=song.pk).first()
     if duplicate is not None:
-        services.song_merge_into(song=song, into=duplicate)
+        services.song_merge_duplicate(song=song, into=duplicate, by_its_job=True)
         ctx.merged = duplicate
         return f"Same audio as “{duplicate}”, already in the library: merged into it."
     fields = {"files": {**song.files, "original": Path(result.path).name}, "content_hash": content_hash}
@@ -97,8 +97,7 @@ STEM_KINDS = {
 
 
 def separation_config():
-    # Imported here: torch and Demucs load only in the processes that separate.
-    from songs.audio.separation import SeparationConfig
+    from songs.audio.separation import SeparationConfig  # noqa: PLC0415 - torch and Demucs load only in the processes that separate
 
     return SeparationConfig(
         name=settings.DEMUCS_MODEL,
@@ -116,7 +115,7 @@ def separate_done(song: Song) -> bool:
 
 
 def separate(ctx) -> str | None:
-    from songs.audio import separation
+    from songs.audio import separation  # noqa: PLC0415 - torch and Demucs load only in the processes that separate
 
     song: Song = ctx.song
     audio = song.file_path("audio")

@@ -1,8 +1,9 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from jobs import pipeline, services
-from karaoke_site.errors import ApplicationError
+from common.errors import ApplicationError
+from songs import imports
 from songs.models import Song
+from songs.pipeline import plan
 
 
 class Command(BaseCommand):
@@ -10,13 +11,16 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("songs", nargs="*", metavar="SONG_ID")
-        parser.add_argument("--stage", default=None, help=f"One of: {', '.join(pipeline.stage_names())}.")
+        parser.add_argument(
+            "--stage", default=None,
+            help=f"One of: {', '.join(plan.stage_names())} (default {plan.DEFAULT_REPROCESS_STAGE}).",
+        )
         parser.add_argument("--all", action="store_true", help="Every live song.")
         parser.add_argument("--status", choices=Song.Status.values, help="Only songs with this status (with --all).")
 
     def handle(self, *args, songs, stage, all, status, **options):
-        names = pipeline.stage_names()
-        stage = stage or (names[1] if len(names) > 1 else names[0])
+        names = plan.stage_names()
+        stage = stage or plan.DEFAULT_REPROCESS_STAGE
         if stage not in names:
             raise CommandError(f"Unknown stage {stage!r}; choose one of: {', '.join(names)}.")
         if bool(songs) == bool(all):
@@ -32,7 +36,7 @@ class Command(BaseCommand):
         queued = refused = 0
         for song in selected:
             try:
-                job = services.song_reprocess(song=song, stage=stage)
+                job = imports.song_reprocess(song=song, stage=stage)
             except ApplicationError as exc:
                 refused += 1
                 self.stderr.write(f"{song}: {exc.message}")

@@ -12,7 +12,7 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from karaoke_site.errors import ApplicationError
+from common.errors import ApplicationError
 
 
 def _first_message(detail) -> str:

@@ -19,9 +19,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-import os
 import shutil
-import subprocess
 import tempfile
 import threading
 import time
@@ -33,12 +31,11 @@ from typing import Any, TypeVar
 import redis
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
 from django.utils import timezone
 
-from songs import events
-from songs.audio.ffmpeg import ffmpeg_exe
-from songs.errors import AdapterError, Cancelled, PermanentError, TransientError
+from songs import services
+from songs.audio import ffmpeg
+from songs.errors import AdapterError, Cancelled, TransientError
 from songs.models import Song
 from songs.providers import coverart, lrclib, musicbrainz
 from songs.providers.lrc import LrcError, parse_lrc
@@ -47,14 +44,9 @@ from songs.providers.titles import guess_artist_title
 
 logger = logging.getLogger(__name__)
 
-S = Song.LookupStatus
+Lookup = Song.LookupStatus
 T = TypeVar("T")
 
-THUMBNAIL_SIZE = 250
-_COVER_EXTENSIONS = (".jpg", ".png", ".gif", ".webp")
-# Which lock protects which column ("cover" protects the cover files).
-_LOCK_OF = {"title": "title", "artist": "artist", "album": "album", "year": "year",
-            "lyrics_synced": "lyrics", "lyrics_plain": "lyrics"}
 _MISS = object()
 _RETRY_HINT = "It will be tried again by `manage.py enrich --missing`."
 
@@ -63,7 +55,7 @@ _RETRY_HINT = "It will be tried again by `manage.py enrich --missing`."
 
 
 def enrich_done(song: Song) -> bool:
-    return song.metadata_status in (S.FOUND, S.NOT_FOUND)
+    return song.metadata_status in (Lookup.FOUND, Lookup.NOT_FOUND)
 
 
 def enrich(ctx) -> str | None:
@@ -72,22 +64,22 @@ def enrich(ctx) -> str | None:
     title, artist = lookup_query(song)
     cleaned = {"title": title[:300], **({"artist": artist[:300]} if artist else {})}
     if not title:
-        _save(song, {"metadata_status": S.NOT_FOUND, "metadata_checked_at": timezone.now()})
+        services.song_save_found(song=song, fields={"metadata_status": Lookup.NOT_FOUND, "metadata_checked_at": timezone.now()})
         return "No title to look up on MusicBrainz."
     ctx.progress(None, "Looking up MusicBrainz")
     try:
         match = _guarded_call(lambda: search_musicbrainz(title, artist, song.duration))
     except _Skipped as skipped:
         # Keep the cleaned-up guess: singers search for "Dancing Queen", not "(Official Video) [HD]".
-        _save(song, {**cleaned, "metadata_status": S.FAILED, "metadata_checked_at": timezone.now()})
+        services.song_save_found(song=song, fields={**cleaned, "metadata_status": Lookup.FAILED, "metadata_checked_at": timezone.now()})
         return f"Metadata not looked up: {skipped}. {_RETRY_HINT}"
     _stop_if_cancelled(ctx)
     if match is None:
-        _save(song, {**cleaned, "metadata_status": S.NOT_FOUND, "metadata_checked_at": timezone.now()})
+        services.song_save_found(song=song, fields={**cleaned, "metadata_status": Lookup.NOT_FOUND, "metadata_checked_at": timezone.now()})
         return f"No MusicBrainz recording matches “{_describe(artist, title)}”."
 
     previous_release = song.release_mbid
-    _save(song, {
+    services.song_save_found(song=song, fields={
         "title": match.title[:300] or cleaned["title"],
         "artist": match.artist[:300] or cleaned.get("artist", song.artist),
         "album": (match.album or "")[:300],
@@ -97,7 +89,7 @@ def enrich(ctx) -> str | None:
         "artist_mbid": match.artist_mbid or "",
         "isrc": (match.isrc or "")[:12],
         "genres": list(match.tags[:10]),
-        "metadata_status": S.FOUND,
+        "metadata_status": Lookup.FOUND,
         "metadata_checked_at": timezone.now(),
     })
     found = f"Matched “{_describe(match.artist, match.title)}” on MusicBrainz"
@@ -116,7 +108,7 @@ def enrich(ctx) -> str | None:
 
 
 def lyrics_done(song: Song) -> bool:
-    return song.lyrics_status in (S.FOUND, S.NOT_FOUND)
+    return song.lyrics_status in (Lookup.FOUND, Lookup.NOT_FOUND)
 
 
 def lyrics(ctx) -> str | None:
@@ -125,16 +117,16 @@ def lyrics(ctx) -> str | None:
     now = timezone.now()
     if song.is_locked("lyrics"):
         has_words = bool(song.lyrics_synced or song.lyrics_plain)
-        _save(song, {"lyrics_status": S.FOUND if has_words else S.NOT_FOUND, "lyrics_checked_at": now})
+        services.song_save_found(song=song, fields={"lyrics_status": Lookup.FOUND if has_words else Lookup.NOT_FOUND, "lyrics_checked_at": now})
         return "The host's lyrics are kept."
     if not song.title or not song.artist:
-        _save(song, {"lyrics_status": S.NOT_FOUND, "lyrics_checked_at": now})
+        services.song_save_found(song=song, fields={"lyrics_status": Lookup.NOT_FOUND, "lyrics_checked_at": now})
         return "Lyrics need a title and an artist to look up."
     ctx.progress(None, "Looking up lyrics")
     try:
         result = _guarded_call(lambda: fetch_lyrics(song.title, song.artist, song.album or None, song.duration))
     except _Skipped as skipped:
-        _save(song, {"lyrics_status": S.FAILED, "lyrics_checked_at": now})
+        services.song_save_found(song=song, fields={"lyrics_status": Lookup.FAILED, "lyrics_checked_at": now})
         return f"Lyrics not looked up: {skipped}. {_RETRY_HINT}"
     _stop_if_cancelled(ctx)
     synced = valid_lrc(result.synced) if result else ""
@@ -142,11 +134,11 @@ def lyrics(ctx) -> str | None:
     if synced and not plain:
         plain = "\n".join(line.text for line in parse_lrc(synced).lines)
     if not (synced or plain):
-        _save(song, {"lyrics_synced": "", "lyrics_plain": "", "lyrics_status": S.NOT_FOUND, "lyrics_checked_at": now})
+        services.song_save_found(song=song, fields={"lyrics_synced": "", "lyrics_plain": "", "lyrics_status": Lookup.NOT_FOUND, "lyrics_checked_at": now})
         if result is not None and result.instrumental:
             return "LRCLIB lists this song as an instrumental: no lyrics."
         return f"LRCLIB has no lyrics for “{_describe(song.artist, song.title)}”."
-    _save(song, {"lyrics_synced": synced, "lyrics_plain": plain, "lyrics_status": S.FOUND, "lyrics_checked_at": now})
+    services.song_save_found(song=song, fields={"lyrics_synced": synced, "lyrics_plain": plain, "lyrics_status": Lookup.FOUND, "lyrics_checked_at": now})
     return "Synced lyrics found." if synced else "Only plain (untimed) lyrics found."
 
 
@@ -215,7 +207,7 @@ def configure_musicbrainz() -> None:
     Compared with the library's own globals rather than a flag, so that a process
     whose settings changed (tests) or that something else reconfigured gets ours back.
     """
-    from musicbrainzngs import musicbrainz as mb
+    from musicbrainzngs import musicbrainz as mb  # noqa: PLC0415 - musicbrainzngs' internal module, only to reset its configuration
 
     app, version, contact = "Encore", settings.ENCORE_VERSION, settings.PROVIDER_USER_AGENT_CONTACT
     agent = f"{app}/{version} python-musicbrainzngs/{mb._version} ( {contact} )"
@@ -377,8 +369,8 @@ def _save_cover(song: Song, release_mbid: str) -> str:
                 return "the release has no cover art"
             image, thumb = fetched.image_path, fetched.thumb_path
         if thumb is None:
-            thumb = make_thumbnail(image, staging)
-        if not install_cover(song, image, thumb, respect_lock=True):
+            thumb = ffmpeg.make_thumbnail(image, staging)
+        if not services.song_install_cover(song=song, image=image, thumb=thumb, respect_lock=True):
             return "the host's cover is kept"
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -400,70 +392,7 @@ def _cover_from_sibling(song: Song, release_mbid: str, staging: Path) -> tuple[P
     return None, None
 
 
-def install_cover(song: Song, image: Path, thumb: Path, *, respect_lock: bool) -> bool:
-    """Move a staged cover and thumbnail into the song's folder and `files`; False if locked."""
-    with transaction.atomic():
-        row = Song.objects.select_for_update().filter(pk=song.pk).values("files", "locked_fields").first()
-        if row is None:
-            return False
-        if respect_lock and "cover" in (row["locked_fields"] or []):
-            return False
-        names = {}
-        for kind, src, stem in (("cover", image, "cover"), ("cover_thumb", thumb, "cover-250")):
-            final = song.folder / f"{stem}{src.suffix.lower()}"
-            os.replace(src, final)
-            # A cover of another type from an earlier fetch would otherwise linger.
-            for extension in _COVER_EXTENSIONS:
-                if extension != final.suffix:
-                    (song.folder / f"{stem}{extension}").unlink(missing_ok=True)
-            names[kind] = final.name
-        files = {**(row["files"] or {}), **names}
-        Song.objects.filter(pk=song.pk).update(files=files, updated_at=timezone.now())
-    song.files = files
-    events.song_changed(song)
-    return True
-
-
-def make_thumbnail(image: Path, dest_dir: Path) -> Path:
-    """A JPEG at most 250 px wide and high, made by ffmpeg (CAA gave none, or the host uploaded a cover)."""
-    final = dest_dir / "cover-250.jpg"
-    temp = dest_dir / f".thumb-{os.getpid()}-{threading.get_ident()}.jpg"
-    size = THUMBNAIL_SIZE
-    try:
-        done = subprocess.run(
-            [ffmpeg_exe(), "-nostdin", "-v", "error", "-y", "-i", str(image),
-             "-vf", f"scale={size}:{size}:force_original_aspect_ratio=decrease", "-frames:v", "1", "-q:v", "3",
-             str(temp)],
-            capture_output=True, text=True, timeout=30,
-        )
-    except subprocess.TimeoutExpired as exc:
-        temp.unlink(missing_ok=True)
-        raise PermanentError("thumbnail_failed", "ffmpeg took too long to make the cover thumbnail") from exc
-    if done.returncode != 0 or not temp.is_file():
-        temp.unlink(missing_ok=True)
-        reason = done.stderr.strip().splitlines()[-1:] or ["no output"]
-        raise PermanentError("thumbnail_failed", f"ffmpeg could not make a thumbnail: {reason[0]}")
-    os.replace(temp, final)
-    return final
-
-
 # --- writes -----------------------------------------------------------------------------
-
-
-def _save(song: Song, fields: dict[str, Any]) -> dict[str, Any]:
-    """Write what a stage learnt, except the fields the host locked (read again under a row lock)."""
-    with transaction.atomic():
-        locked = Song.objects.select_for_update().filter(pk=song.pk).values_list("locked_fields", flat=True).first()
-        locked = set(locked or [])
-        kept = {name: value for name, value in fields.items() if _LOCK_OF.get(name) not in locked}
-        if kept:
-            Song.objects.filter(pk=song.pk).update(**kept, updated_at=timezone.now())
-    for name, value in kept.items():
-        setattr(song, name, value)
-    song.locked_fields = sorted(locked)
-    if set(kept) & {"title", "artist", "album"}:
-        events.song_changed(song)
-    return kept
 
 
 def _stop_if_cancelled(ctx) -> None:

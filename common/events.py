@@ -7,9 +7,8 @@ source of truth and a client that missed an event resyncs when it reconnects.
 
 The sending happens on one background thread per process, with its own event
 loop and so its own Redis connections, fed by a queue: the thread that
-committed only hands the events over. Before, every event was its own
-`async_to_sync(group_send)` on the committing thread (five per import, about a
-third of the web server's time). One thread sending in turn keeps the order in
+committed only hands the events over, instead of waiting on Redis for each
+event (an import sends five). One thread sending in turn keeps the order in
 which the events were committed, per group and overall.
 
 `flush()` waits until everything handed over so far has been sent: task workers
