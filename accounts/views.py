@@ -12,9 +12,10 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
-from accounts import services
+from accounts import services, throttles
 from accounts.forms import ProfileForm, SignUpForm
 from common.errors import ApplicationError
+from common.throttle import Throttled, client_address, with_retry_after
 from queue_app import access
 from queue_app import selectors as queue_selectors
 from queue_app import services as queue_services
@@ -55,6 +56,17 @@ def _next_url(request, default: str) -> str:
 
 class SignInView(auth_views.LoginView):
     template_name = "accounts/login.html"
+
+    def post(self, request, *args, **kwargs):
+        username = request.POST.get("username", "")
+        try:
+            throttles.signin_check(username=username, client=client_address(request))
+        except Throttled as exc:
+            # Said on the form, before any password is checked (a right one would not pass either).
+            form = self.get_form_class()(request, initial={"username": username[:150]})
+            context = self.get_context_data(form=form, throttled=exc.message)
+            return with_retry_after(self.render_to_response(context, status=429), exc)
+        return super().post(request, *args, **kwargs)
 
     def form_valid(self, form):
         response = super().form_valid(form)

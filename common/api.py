@@ -68,7 +68,10 @@ class OutputFieldsOnce:
 
 def exception_handler(exc, context):
     if isinstance(exc, ApplicationError):
-        return Response({"message": exc.message, "extra": exc.extra}, status=exc.status_code)
+        response = Response({"message": exc.message, "extra": exc.extra}, status=exc.status_code)
+        if getattr(exc, "retry_after", None):  # a Throttled (common/throttle.py)
+            response["Retry-After"] = str(exc.retry_after)
+        return response
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else exc.messages
@@ -82,7 +85,7 @@ def exception_handler(exc, context):
     if response is None:
         return None  # an unexpected error: let Django log it and answer 500
     detail = response.data
-    extra = {"fields": detail} if isinstance(exc, exceptions.ValidationError) else {}
+    extra = {"fields": detail} if isinstance(exc, exceptions.ValidationError) else dict(getattr(exc, "extra", {}))
     response.data = {"message": _first_message(detail), "extra": extra}
     if response.status_code == status.HTTP_429_TOO_MANY_REQUESTS and getattr(exc, "wait", None):
         response.data["extra"]["retry_after"] = exc.wait

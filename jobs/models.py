@@ -48,6 +48,8 @@ class Job(models.Model):
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
 
+    PRIORITY_LAST = 2**31 - 1
+
     ACTIVE = (Status.PENDING, Status.QUEUED, Status.RUNNING, Status.RETRYING)
     CLAIMABLE = (Status.PENDING, Status.QUEUED, Status.RETRYING)
     FINISHED = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
@@ -70,7 +72,10 @@ class Job(models.Model):
     error_message = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(default=0, help_text="Automatic retries made after transient errors.")
     manual_retries = models.PositiveSmallIntegerField(default=0)
-    priority = models.SmallIntegerField(default=0)
+    # Which waiting job a worker of the cluster takes first: the lowest, then the oldest.
+    # The layer above sets it (seconds until the job's song is due to be sung); a job
+    # nobody waits for (a library import) keeps PRIORITY_LAST and comes after them all.
+    priority = models.IntegerField(default=2**31 - 1)
     cancel_requested = models.BooleanField(default=False)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)

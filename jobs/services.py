@@ -11,13 +11,14 @@ import logging
 import os
 import socket
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django_q.brokers import get_broker
 from django_q.models import Schedule
 from django_q.tasks import async_task
 
@@ -113,7 +114,40 @@ def job_claim(*, job_id, worker: str) -> Job | None:
         job = _refresh(job_id)
         _log(job.pk, "claimed", stage=job.stage, message=f"by {worker}")
         events.job_updated(job)
+        signals.job_changed.send(sender=Job, job=job)
     return job
+
+
+def job_claim_next(*, job_id, cluster: str, worker: str) -> Job | None:
+    """What a task of `cluster` runs: the waiting job of that cluster that is due soonest
+    (lowest priority, then oldest), which need not be the task's own.
+
+    Every waiting job has a task on the broker, so whichever job a task takes, each is
+    run once; the order is the jobs table's, whatever order the broker delivers in. With
+    none waiting, the task's own job (a running one whose worker died may be taken over).
+    """
+    waiting = (
+        Job.objects.filter(cluster=cluster, status__in=[JobStatus.PENDING, JobStatus.QUEUED], cancel_requested=False)
+        .order_by("priority", "created_at")
+        .values_list("pk", flat=True)
+    )
+    for candidate in waiting[:5]:  # another worker may take one between the read and the claim
+        job = job_claim(job_id=candidate, worker=worker)
+        if job is not None:
+            return job
+    return job_claim(job_id=job_id, worker=worker)
+
+
+def job_priorities_set(*, by_song: dict) -> None:
+    """Rotation order for the waiting work: each song's active jobs get its priority (the
+    seconds until it is due to be sung); active jobs of other songs go last. Reads first
+    and writes only what differs: this runs after every change of a room."""
+    wanted = {song_id: max(0, min(int(seconds), Job.PRIORITY_LAST - 1)) for song_id, seconds in by_song.items()}
+    active = Job.objects.filter(status__in=Job.ACTIVE)
+    for job_id, song_id, priority in active.values_list("pk", "song_id", "priority"):
+        target = wanted.get(song_id, Job.PRIORITY_LAST)
+        if priority != target:
+            active.filter(pk=job_id).update(priority=target)
 
 
 def _owned(job: Job):
@@ -140,6 +174,7 @@ def job_progress(*, job: Job, stage: str, progress: float, message: str) -> bool
         if updated:
             job.stage, job.progress, job.message = stage, max(0.0, min(100.0, progress)), message[:500]
             events.job_progress(job)
+            signals.job_changed.send(sender=Job, job=job)
     return bool(updated)
 
 
@@ -168,7 +203,9 @@ def job_handoff(*, job: Job, stage: str, cluster: str) -> None:
         )
         if updated:
             _log(job.pk, "handoff", stage=stage)
-            events.job_updated(_refresh(job.pk))
+            fresh = _refresh(job.pk)
+            events.job_updated(fresh)
+            signals.job_changed.send(sender=Job, job=fresh)
             transaction.on_commit(lambda: job_enqueue(job_id=job.pk))
 
 
@@ -260,9 +297,15 @@ def job_cancel(*, job: Job, user=None) -> Job:
 def job_retry(*, job: Job, user=None) -> Job:
     """Run a failed or cancelled job again, from the first stage whose output is missing."""
     fresh = _refresh(job.pk)
+    stranded = [j.pk for jobs in jobs_waiting_stranded().values() for j in jobs]
+    if fresh.pk in stranded:
+        # Waiting with no task left for it: give it one (not a retry of a failure).
+        _log(job.pk, "reenqueued", stage=fresh.stage, message="retry asked; no task was left for it" + (f" by {user}" if user else ""))
+        job_enqueue(job_id=job.pk)
+        return _refresh(job.pk)
     if fresh.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
-        raise Conflict(f"Only a failed or cancelled job can be retried; this one is {fresh.status}.",
-                       extra={"job": str(job.pk), "status": fresh.status})
+        raise Conflict(f"Only a failed or cancelled job can be retried (or one left waiting with no task); "
+                       f"this one is {fresh.status}.", extra={"job": str(job.pk), "status": fresh.status})
     if fresh.manual_retries >= settings.JOB_MAX_MANUAL_RETRIES:
         raise ApplicationError(
             f"This job was retried {fresh.manual_retries} times already; the limit is "
@@ -293,16 +336,60 @@ def job_retry(*, job: Job, user=None) -> Job:
 class Recovery:
     requeued: list
     failed: list
+    reenqueued: list = field(default_factory=list)  # waiting jobs given a new task
 
 
-def jobs_recover(*, stale_after: float | None = None) -> Recovery:
-    """Requeue (or fail, after too many tries) running jobs whose worker stopped beating."""
+def jobs_waiting_stranded(*, waiting_after: float | None = None) -> dict[str, list]:
+    """Per cluster, the waiting jobs (longest waiting first) that no task on its broker queue is left
+    for: there are fewer tasks queued for the cluster than jobs waiting on it for longer
+    than `waiting_after` seconds. Any task of a cluster runs that cluster's most urgent
+    waiting job (job_claim_next), so tasks are counted, not matched."""
+    waiting_after = settings.JOB_WAITING_STALE_AFTER if waiting_after is None else waiting_after
+    cutoff = timezone.now() - timedelta(seconds=waiting_after)
+    waiting = Job.objects.filter(
+        status__in=[JobStatus.PENDING, JobStatus.QUEUED], cancel_requested=False, updated_at__lte=cutoff,
+    ).order_by("updated_at", "created_at")
+    stranded: dict[str, list] = {}
+    by_cluster: dict[str, list] = {}
+    for job in waiting:
+        by_cluster.setdefault(job.cluster or settings.DEFAULT_CLUSTER, []).append(job)
+    for cluster, jobs in by_cluster.items():
+        tasks = get_broker(cluster).queue_size()
+        if tasks < len(jobs):
+            stranded[cluster] = jobs[: len(jobs) - tasks]
+    return stranded
+
+
+def _dead_here(worker: str) -> bool:
+    """A worker ("host:pid") of this machine whose process is gone."""
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def jobs_recover(
+    *, stale_after: float | None = None, waiting_after: float | None = None, dead_workers_here: bool = False
+) -> Recovery:
+    """Requeue (or fail, after too many tries) running jobs whose worker stopped beating, and
+    enqueue again the waiting jobs whose task a crash took (jobs_waiting_stranded).
+    `dead_workers_here`: also a running job of a worker of this machine whose process is
+    gone, however fresh its heartbeat (`serve` starting again after a crash)."""
     stale_after = settings.JOB_STALE_AFTER if stale_after is None else stale_after
     cutoff = timezone.now() - timedelta(seconds=stale_after)
     requeued, failed = [], []
-    candidates = Job.objects.filter(status__in=[JobStatus.RUNNING, JobStatus.RETRYING], heartbeat_at__lt=cutoff)
+    running = Job.objects.filter(status__in=[JobStatus.RUNNING, JobStatus.RETRYING])
+    candidates = list(running.filter(heartbeat_at__lt=cutoff))
+    if dead_workers_here:
+        candidates += [job for job in running.exclude(heartbeat_at__lt=cutoff) if _dead_here(job.worker)]
     for job in candidates:
-        lost = Job.objects.filter(pk=job.pk, status__in=[JobStatus.RUNNING, JobStatus.RETRYING], heartbeat_at__lt=cutoff)
+        lost = running.filter(pk=job.pk, worker=job.worker, heartbeat_at=job.heartbeat_at)
         recoveries = JobLog.objects.filter(job=job, event="recovered").count()
         with transaction.atomic():
             if recoveries >= settings.JOB_MAX_RECOVERIES:
@@ -319,9 +406,18 @@ def jobs_recover(*, stale_after: float | None = None) -> Recovery:
                 events.job_updated(_refresh(job.pk))
                 transaction.on_commit(lambda job_id=job.pk: job_enqueue(job_id=job_id))
                 requeued.append(job.pk)
-    if requeued or failed:
-        logger.warning("recovered jobs: requeued %s, failed %s", requeued, failed)
-    return Recovery(requeued=requeued, failed=failed)
+    reenqueued = []
+    for jobs in jobs_waiting_stranded(waiting_after=waiting_after).values():
+        for job in jobs:
+            _log(job.pk, "reenqueued", stage=job.stage, message="no task was left for it (a crash?); enqueued again")
+            Job.objects.filter(pk=job.pk, status__in=[JobStatus.PENDING, JobStatus.QUEUED]).update(
+                status=JobStatus.PENDING, updated_at=timezone.now()
+            )
+            job_enqueue(job_id=job.pk)
+            reenqueued.append(job.pk)
+    if requeued or failed or reenqueued:
+        logger.warning("recovered jobs: requeued %s, failed %s, enqueued again %s", requeued, failed, reenqueued)
+    return Recovery(requeued=requeued, failed=failed, reenqueued=reenqueued)
 
 
 def schedules_ensure() -> None:

@@ -32,4 +32,8 @@ urlpatterns = [
     re_path(rf"^rooms/{CODE}/queue/reorder/?$", rooms_api.QueueReorderApi.as_view(), name="api-room-queue-reorder"),
     re_path(rf"^rooms/{CODE}/queue/(?P<entry_id>[0-9]{{1,18}})/?$", rooms_api.QueueEntryApi.as_view(), name="api-room-queue-entry"),
     re_path(rf"^rooms/{CODE}/player/?$", rooms_api.PlayerApi.as_view(), name="api-room-player"),
+    re_path(rf"^rooms/{CODE}/requests/?$", rooms_api.RequestListApi.as_view(), name="api-room-requests"),
+    re_path(rf"^rooms/{CODE}/requests/(?P<request_id>[0-9]{{1,18}})/?$", rooms_api.RequestDetailApi.as_view(),
+            name="api-room-request"),
+    re_path(rf"^rooms/{CODE}/youtube/?$", rooms_api.RoomYoutubeSearchApi.as_view(), name="api-room-youtube"),
 ]

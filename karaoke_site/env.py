@@ -117,3 +117,21 @@ def env_float_list(name: str, default: list[float], *, minimum: float = 0.0) -> 
             raise ImproperlyConfigured(f"{name}={value!r}: {item} is below the minimum {minimum}.")
         numbers.append(number)
     return numbers
+
+
+_RATE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def env_rate(name: str, default: str) -> tuple[int, int]:
+    """A rate as `count/period`: "10/15m" is (10, 900). The period is a number of s, m, h or
+    d ("m" alone is one minute)."""
+    value = _raw(name) or default
+    count, _, period = value.partition("/")
+    period = period.strip().lower()
+    unit = _RATE_UNITS.get(period[-1:]) if period else None
+    amount = period[:-1] or "1"
+    if not count.strip().isdigit() or int(count) < 1 or unit is None or not amount.isdigit() or int(amount) < 1:
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not a rate: write count/period, e.g. 10/15m (periods in s, m, h or d)."
+        )
+    return int(count), int(amount) * unit

@@ -17,6 +17,7 @@ from django.views.decorators.cache import never_cache
 from django_q.brokers import get_broker
 
 from jobs.selectors import cluster_health
+from jobs.services import jobs_waiting_stranded
 
 CHECK_TIMEOUT = 3.0
 
@@ -45,7 +46,10 @@ def _task_broker() -> dict:
     broker = get_broker(settings.DEFAULT_CLUSTER)
     broker.ping()
     # The ORM broker's ping is a constant; counting its queue touches the table.
-    return {"ok": True, "broker": settings.TASK_BROKER, "queued": broker.queue_size()}
+    # Jobs waiting longer than JOB_WAITING_STALE_AFTER with no task left for them: the
+    # sweep gives them one within a minute; a number that stays up means it cannot.
+    stranded = sum(len(jobs) for jobs in jobs_waiting_stranded().values())
+    return {"ok": True, "broker": settings.TASK_BROKER, "queued": broker.queue_size(), "jobs_stranded": stranded}
 
 
 def _clusters() -> dict:

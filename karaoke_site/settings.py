@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from karaoke_site.env import (
@@ -21,6 +22,7 @@ from karaoke_site.env import (
     env_int,
     env_list,
     env_path,
+    env_rate,
     env_str,
     env_url,
 )
@@ -30,17 +32,23 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = env_path("DATA_DIR", BASE_DIR / "data")
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 
-DEBUG = env_bool("DEBUG", True)
+# Off unless asked for (`make run` too): a debug page shows the code, the settings and
+# the request to whoever causes an error, and the party's Wi-Fi is not a private network.
+DEBUG = env_bool("DEBUG", False)
 
 
 def _secret_key() -> str:
     key = env_str("SECRET_KEY")
     if key:
         return key
-    if not DEBUG:
+    # The embedded default (SQLite in DATA_DIR) is one machine: a key generated there
+    # and kept beside the database is as safe as the database. With an external one,
+    # several web servers may share it, and each would invent its own key.
+    embedded = (env_str("DATABASE_URL") or "sqlite:").lower().startswith("sqlite:")
+    if not (DEBUG or embedded):
         raise ImproperlyConfigured(
-            "SECRET_KEY is not set. With DEBUG off Encore will not invent one: "
-            "set SECRET_KEY to a long random string (for example the output of "
+            "SECRET_KEY is not set. With an external database (DATABASE_URL) Encore will not "
+            "invent one: set SECRET_KEY to a long random string (for example the output of "
             "`python -c 'import secrets; print(secrets.token_urlsafe(50))'`)."
         )
     # Generated once and kept, so sessions survive a restart; O_EXCL makes the
@@ -76,6 +84,7 @@ INSTALLED_APPS = [
     "channels",
     "django_q",
     "django_htmx",
+    "csp",
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
@@ -89,6 +98,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # A NUL byte in an address or a query is a 400 before any view reads it.
+    "common.middleware.reject_nul_bytes",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -96,11 +107,20 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # A Throttled that no view answered where the user acted: a 429 with Retry-After.
+    "common.middleware.ThrottledAnswers",
+    # Room codes that match no room, counted per client on every room address.
+    "queue_app.throttles.RoomLookupThrottle",
     "django_htmx.middleware.HtmxMiddleware",
 ]
 
 ROOT_URLCONF = "karaoke_site.urls"
 ASGI_APPLICATION = "karaoke_site.asgi.application"
+# The error answers (karaoke_site/views.py; handler400-500 in urls.py): JSON under /api/,
+# friendly pages elsewhere. A debug page (DEBUG=true only) masks the passwords of URLs.
+CSRF_FAILURE_VIEW = "karaoke_site.views.csrf_failure"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "common.debug.SecretsReporterFilter"
 
 TEMPLATES = [
     {
@@ -116,6 +136,57 @@ TEMPLATES = [
         },
     },
 ]
+
+# --- Behind an HTTPS proxy -----------------------------------------------------
+# All off by default: `make run` serves plain HTTP on the party's network. A site
+# behind an HTTPS reverse proxy turns them on (docs/deploy.md lists the set that
+# `manage.py check --deploy` passes with).
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# A load balancer's or supervisor's health check may ask over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+
+
+def _proxy_ssl_header() -> tuple[str, str] | None:
+    """SECURE_PROXY_SSL_HEADER=X-Forwarded-Proto (the value meaning HTTPS: `https`) or
+    `Header-Name=value`: the header the proxy sets, as Django's META name."""
+    value = env_str("SECURE_PROXY_SSL_HEADER")
+    if not value:
+        return None
+    name, _, secure = value.partition("=")
+    name, secure = name.strip(), secure.strip() or "https"
+    if not name or not all(part.isalnum() for part in name.split("-")):
+        raise ImproperlyConfigured(
+            f"SECURE_PROXY_SSL_HEADER={value!r} should be a header name, optionally with the value that "
+            "means HTTPS: X-Forwarded-Proto, or X-Forwarded-Proto=https."
+        )
+    return "HTTP_" + name.upper().replace("-", "_"), secure
+
+
+SECURE_PROXY_SSL_HEADER = _proxy_ssl_header()
+
+# Scripts from this site only (htmx and the pages' own, in static/): no inline script,
+# no eval. Inline styles are allowed: the admin and the API docs (Swagger UI) write
+# style attributes, and a style cannot run code. WebSockets are 'self' too (CSP 3).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, "'unsafe-inline'"],
+        "img-src": [SELF, "data:"],
+        "media-src": [SELF],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 # --- Database ---------------------------------------------------------------
 
@@ -237,6 +308,9 @@ Q_CLUSTER = {
     "ack_failures": True,
     "catch_up": False,
     "save_limit": 500,
+    # Django-Q2 prefetches workers² tasks into memory by default; a crash loses them
+    # (recovered by jobs.services.jobs_recover, but later): keep it to one per worker.
+    "queue_limit": env_int("WORKERS", 2, minimum=1),
     "poll": 0.25,
     "cache": "default",
     "label": "Tasks",
@@ -246,6 +320,8 @@ Q_CLUSTER = {
             "timeout": SEPARATION_TIMEOUT,
             "retry": SEPARATION_TIMEOUT + 120,
             "recycle": 50,
+            # Take one task at a time: a crash strands no prefetched separation.
+            "queue_limit": 1,
         },
     },
 }
@@ -267,8 +343,28 @@ WORKER_HEARTBEAT_STALE_AFTER = env_float("WORKER_HEARTBEAT_STALE_AFTER", 60.0, m
 
 SONG_MAX_DURATION = env_int("SONG_MAX_DURATION", 20 * 60, minimum=10)
 UPLOAD_MAX_MB = env_int("UPLOAD_MAX_MB", 200, minimum=1)
+# Who may play or download a song's audio (original, transcodes, stems): "hosts" (staff
+# and hosts: the library and the TVs) or "accounts" (anyone signed in). Covers: anyone
+# signed in. (songs/media_views.py)
+SONG_AUDIO_ACCESS = env_choice("SONG_AUDIO_ACCESS", "hosts", ("hosts", "accounts"))
+# Request bodies are capped before they are read (common/bodylimit.py): JSON and forms
+# at REQUEST_BODY_MAX_KB, the views that take a file at the upload limit (plus 1 MB
+# for the form's other fields). Anything larger is a 413 before it reaches the disk.
+REQUEST_BODY_MAX_BYTES = env_int("REQUEST_BODY_MAX_KB", 1024, minimum=16) * 1024
+_UPLOAD_BODY_MAX_BYTES = (UPLOAD_MAX_MB + 1) * 1024 * 1024
+BODY_LIMITS_BY_VIEW = {
+    "songs:upload": _UPLOAD_BODY_MAX_BYTES,
+    "api-song-upload": _UPLOAD_BODY_MAX_BYTES,
+    # The song's admin page takes a cover image (songs.services.COVER_MAX_MB).
+    "admin:songs_song_change": _UPLOAD_BODY_MAX_BYTES,
+    "admin:songs_song_add": _UPLOAD_BODY_MAX_BYTES,
+}
 DOWNLOAD_SOCKET_TIMEOUT = env_int("DOWNLOAD_SOCKET_TIMEOUT", 30, minimum=1)
 YOUTUBE_SEARCH_CACHE_SECONDS = env_int("YOUTUBE_SEARCH_CACHE_SECONDS", 300, minimum=0)
+# What YouTube said of one video (title, length), for the requests made from a search.
+YOUTUBE_VIDEO_CACHE_SECONDS = env_int("YOUTUBE_VIDEO_CACHE_SECONDS", 3600, minimum=0)
+# YouTube searches one singer may make from their phone in a minute.
+YOUTUBE_SEARCHES_PER_MINUTE = env_int("YOUTUBE_SEARCHES_PER_MINUTE", 10, minimum=1)
 # Waits before the automatic retries of a transient failure (network, 5xx, 429).
 JOB_RETRY_DELAYS = env_float_list("JOB_RETRY_DELAYS", [4.0, 16.0, 64.0])
 JOB_MAX_MANUAL_RETRIES = env_int("JOB_MAX_MANUAL_RETRIES", 10, minimum=0)
@@ -276,6 +372,9 @@ JOB_HEARTBEAT_INTERVAL = env_float("JOB_HEARTBEAT_INTERVAL", 5.0, minimum=0.2)
 # A running job whose heartbeat is older than this lost its worker.
 JOB_STALE_AFTER = env_float("JOB_STALE_AFTER", 60.0, minimum=1.0)
 JOB_MAX_RECOVERIES = env_int("JOB_MAX_RECOVERIES", 3, minimum=0)
+# A job waiting (pending, queued, retrying) this long with no task for it on its
+# cluster's broker queue is enqueued again (a crash took the task it had).
+JOB_WAITING_STALE_AFTER = env_float("JOB_WAITING_STALE_AFTER", 120.0, minimum=1.0)
 # Progress is saved and published at most this often (and on every 1 % step).
 JOB_PROGRESS_MIN_INTERVAL = env_float("JOB_PROGRESS_MIN_INTERVAL", 0.5, minimum=0.0)
 
@@ -326,6 +425,8 @@ DEMUCS_SEGMENT = env_float("DEMUCS_SEGMENT", 0.0, minimum=0.0) or None  # 0: the
 # --- Accounts ------------------------------------------------------------------
 
 AUTH_USER_MODEL = "accounts.User"
+# Django's backend, refusing sign-ins over THROTTLE_SIGNIN_* (accounts/throttles.py).
+AUTHENTICATION_BACKENDS = ["accounts.throttles.ThrottledModelBackend"]
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
@@ -336,11 +437,33 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# --- Throttles ---------------------------------------------------------------
+# Guessing and flooding, counted in the cache (Redis: shared by every web process and
+# host) per account, client address or room; "count/period" (s, m, h, d). Over the limit
+# the answer is a 429 that says when to try again (common/throttle.py). The client
+# address is REMOTE_ADDR: behind a proxy on another machine, set uvicorn's
+# FORWARDED_ALLOW_IPS to it, or every guest shares the proxy's address.
+# Failed sign-ins, per account (any address) and per address (any account).
+THROTTLE_SIGNIN_PER_ACCOUNT = env_rate("THROTTLE_SIGNIN_PER_ACCOUNT", "10/15m")
+THROTTLE_SIGNIN_PER_ADDRESS = env_rate("THROTTLE_SIGNIN_PER_ADDRESS", "30/15m")
+# Wrong room passwords, per room and address, and per room from everywhere (a 4-digit
+# PIN takes days, not two hours; a guesser can keep the password form closed that long).
+THROTTLE_ROOM_PASSWORD_PER_CLIENT = env_rate("THROTTLE_ROOM_PASSWORD_PER_CLIENT", "5/5m")
+THROTTLE_ROOM_PASSWORD_PER_ROOM = env_rate("THROTTLE_ROOM_PASSWORD_PER_ROOM", "30/15m")
+# Room codes that match no room, per address (pages, API and sockets).
+THROTTLE_ROOM_LOOKUPS = env_rate("THROTTLE_ROOM_LOOKUPS", "20/10m")
+# Joins per address (a party behind one NAT address counts as one client).
+THROTTLE_JOINS = env_rate("THROTTLE_JOINS", "60/10m")
+# Imports (links and uploads) per signed-in user.
+THROTTLE_IMPORTS = env_rate("THROTTLE_IMPORTS", "100/1h")
+THROTTLE_KEY_PREFIX = "throttle"  # inside the cache's own prefix ("encore")
+
 # --- API -------------------------------------------------------------------
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
+        # DRF's, but CSRF is checked for guests' sessions too (common/authentication.py).
+        "common.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -349,6 +472,9 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "common.api.exception_handler",
 }
+# Headers by which an API client names its own credentials: a request that carries
+# one is not authenticated by its cookies, so it needs no CSRF token.
+API_CREDENTIAL_HEADERS = ["HTTP_AUTHORIZATION", "HTTP_X_SINGER_TOKEN"]
 SPECTACULAR_SETTINGS = {
     "TITLE": "Encore API",
     "DESCRIPTION": "Song library, import jobs and party rooms of an Encore karaoke server.",
@@ -369,6 +495,8 @@ SPECTACULAR_SETTINGS = {
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = DATA_DIR / "static"
+# Empty unless someone runs collectstatic; WhiteNoise warns at start-up about a missing one.
+STATIC_ROOT.mkdir(exist_ok=True)
 # Served straight from the source folders: no collectstatic step to forget.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG

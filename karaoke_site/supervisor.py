@@ -142,6 +142,8 @@ class Supervisor:
             env["REDIS_URL"] = self.redis.url
         # Q_CLUSTER_NAME selects the cluster: never inherit a stray one.
         env.pop("Q_CLUSTER_NAME", None)
+        # The task workers stop themselves when this process is gone (jobs/worker.py).
+        env["ENCORE_SUPERVISOR_PID"] = str(os.getpid())
         return env
 
     def run(self) -> int:
@@ -154,6 +156,8 @@ class Supervisor:
                 self.redis = embedded.start(Path(settings.DATA_DIR))
                 (run_dir / "redis.url").write_text(self.redis.url)
             env = self.base_env()
+            if any(child.name.startswith("qcluster:") for child in self.children):
+                self._recover_jobs(env)
             for child in self.children:
                 child.start(env)
             self._announce()
@@ -164,6 +168,17 @@ class Supervisor:
             self._stop_all()
             (run_dir / "redis.url").unlink(missing_ok=True)
         return self.exit_code
+
+    def _recover_jobs(self, env: dict[str, str]) -> None:
+        """Before the workers start: the jobs a crash left behind get a task again (a running
+        job of a dead worker of this machine, a waiting job whose task was lost)."""
+        try:
+            subprocess.run(
+                [sys.executable, MANAGE_PY, "recover_jobs", "--startup"], env=env, timeout=120, check=True,
+                stdout=subprocess.DEVNULL,
+            )
+        except (subprocess.SubprocessError, OSError):
+            logger.exception("could not recover the jobs left by the last run; the periodic sweep will")
 
     def _announce(self) -> None:
         web = next((c for c in self.children if c.name == "web"), None)

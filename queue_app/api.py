@@ -13,8 +13,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.errors import ApplicationError
-from queue_app import access, selectors, services
-from queue_app.models import QueueEntry, Room
+from common.throttle import client_address
+from queue_app import access, requests, selectors, services, throttles
+from queue_app.models import QueueEntry, Room, SongRequest
 from songs.models import Song
 
 MAX_ID = 2**63 - 1  # a bigint: larger numbers would overflow the database, not just miss
@@ -35,19 +36,24 @@ class RoomOutputSerializer(serializers.Serializer):
     has_password = serializers.BooleanField()
     rotation_mode = serializers.ChoiceField(choices=Room.RotationMode.choices)
     max_waiting_per_singer = serializers.IntegerField(allow_null=True)
+    requests = serializers.ChoiceField(
+        choices=Room.Requests.choices, help_text="Song requests from YouTube: off, host (approves each) or auto."
+    )
+    request_max_minutes = serializers.IntegerField(help_text="The longest video a singer may request.")
+    max_pending_requests = serializers.IntegerField(help_text="Requests one singer may have waiting for the host.")
     owner = serializers.CharField()
     created_at = serializers.DateTimeField()
 
 
 @extend_schema_serializer(component_name="PartySingerBrief")
 class SingerBriefSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
+    id = serializers.IntegerField(allow_null=True, help_text="null in a history entry of a deleted room.")
     name = serializers.CharField()
 
 
 @extend_schema_serializer(component_name="PartySong")
 class SongBriefSerializer(serializers.Serializer):
-    id = serializers.UUIDField()
+    id = serializers.UUIDField(allow_null=True, help_text="null in a history entry of a song deleted since.")
     title = serializers.CharField()
     artist = serializers.CharField()
     duration = serializers.FloatField(allow_null=True)
@@ -60,7 +66,7 @@ class SongBriefSerializer(serializers.Serializer):
     vocals_url = serializers.CharField(
         allow_null=True, help_text="The vocal stem for browsers (the TV's vocal guide); null until separated."
     )
-    lyrics_url = serializers.CharField(help_text="GET: the song's timed lines, LRC and plain lyrics.")
+    lyrics_url = serializers.CharField(allow_null=True, help_text="GET: the song's timed lines, LRC and plain lyrics.")
 
 
 @extend_schema_serializer(component_name="PartyEntry")
@@ -161,6 +167,9 @@ class RoomDetailApi(APIView):
         is_open = serializers.BooleanField(required=False)
         rotation_mode = serializers.ChoiceField(choices=Room.RotationMode.choices, required=False)
         max_waiting_per_singer = serializers.IntegerField(min_value=1, max_value=100, required=False, allow_null=True)
+        requests = serializers.ChoiceField(choices=Room.Requests.choices, required=False)
+        request_max_minutes = serializers.IntegerField(min_value=1, max_value=60, required=False)
+        max_pending_requests = serializers.IntegerField(min_value=1, max_value=20, required=False)
 
     @extend_schema(responses=RoomOutputSerializer)
     def get(self, request, code):
@@ -202,7 +211,9 @@ class RoomJoinApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         token = request.META.get(access.TOKEN_HEADER, "") or access.session_token(request.session, room)
-        singer, created = services.singer_join(room=room, user=request.user, token=token, **data.validated_data)
+        singer, created = throttles.singer_join(
+            room=room, client=client_address(request), user=request.user, token=token, **data.validated_data
+        )
         access.remember_singer(request.session, singer)
         body = {**selectors.singer_payload(singer), "token": singer.token}
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
@@ -365,3 +376,127 @@ class PlayerApi(APIView):
             position=data.validated_data.get("position"), expected_entry=data.validated_data.get("entry"),
         )
         return Response(_player(room))
+
+
+# --- song requests -------------------------------------------------------------------------
+
+
+@extend_schema_serializer(component_name="PartyRequestProgress")
+class RequestProgressSerializer(serializers.Serializer):
+    stage = serializers.CharField(help_text="download, transcode, separate, enrich or lyrics.")
+    status = serializers.CharField()
+    percent = serializers.IntegerField()
+    message = serializers.CharField()
+
+
+@extend_schema_serializer(component_name="PartyRequest")
+class RequestOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    singer = SingerBriefSerializer()
+    video_id = serializers.CharField()
+    title = serializers.CharField()
+    channel = serializers.CharField()
+    duration = serializers.FloatField(allow_null=True)
+    thumbnail = serializers.CharField(allow_null=True)
+    status = serializers.CharField(help_text="pending, approved, ready, denied, failed or cancelled.")
+    status_label = serializers.CharField()
+    reason = serializers.CharField(help_text="Why it was denied or failed (empty otherwise).")
+    song = serializers.UUIDField(allow_null=True)
+    entry = serializers.IntegerField(allow_null=True, help_text="Its queue entry, once approved.")
+    progress = RequestProgressSerializer(allow_null=True, help_text="While its song is being prepared.")
+    ready_in_seconds = serializers.IntegerField(
+        allow_null=True, help_text="Estimate from the work ahead on each cluster and this machine's measured speeds."
+    )
+    ready_in_minutes = serializers.IntegerField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    decided_at = serializers.DateTimeField(allow_null=True)
+
+
+def _request_out(request_id: int) -> dict:
+    request = SongRequest.objects.select_related("singer", "room", "song").get(pk=request_id)
+    return selectors.request_payload(request)
+
+
+class RequestListApi(APIView):
+    """Song requests: the room's live and recent ones (the host sees all, a singer their
+    own); ask for a YouTube video (a singer)."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema_serializer(component_name="PartyRequestInput")
+    class InputSerializer(serializers.Serializer):
+        video = serializers.CharField(max_length=2000, help_text="A YouTube video id or link (watch, youtu.be, shorts, music).")
+
+    @extend_schema(responses=RequestOutputSerializer(many=True), parameters=[TOKEN_PARAMETER])
+    def get(self, request, code):
+        room = _room(code)
+        actor = _watcher(request, room)
+        mine = None if actor.is_host else actor.singer
+        return Response([selectors.request_payload(r) for r in selectors.room_requests(room=room, singer=mine)])
+
+    @extend_schema(request=InputSerializer, responses={201: RequestOutputSerializer}, parameters=[TOKEN_PARAMETER])
+    def post(self, request, code):
+        room = _room(code)
+        actor = _actor(request, room)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        made = requests.request_create(room=room, actor=actor, video=data.validated_data["video"])
+        return Response(_request_out(made.pk), status=status.HTTP_201_CREATED)
+
+
+class RequestDetailApi(APIView):
+    """Answer a request (the host: approve or deny, with a reason) or take it back (its singer, while pending)."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema_serializer(component_name="PartyRequestDecision")
+    class InputSerializer(serializers.Serializer):
+        action = serializers.ChoiceField(choices=["approve", "deny"])
+        reason = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+
+    @extend_schema(request=InputSerializer, responses=RequestOutputSerializer, parameters=[TOKEN_PARAMETER])
+    def patch(self, request, code, request_id):
+        room = _room(code)
+        actor = _watcher(request, room)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        decided = requests.request_decide(room=room, actor=actor, request_id=int(request_id), **data.validated_data)
+        return Response(_request_out(decided.pk))
+
+    @extend_schema(request=None, responses={204: None}, parameters=[TOKEN_PARAMETER])
+    def delete(self, request, code, request_id):
+        room = _room(code)
+        actor = _watcher(request, room)
+        requests.request_cancel(room=room, actor=actor, request_id=int(request_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema_serializer(component_name="PartyYoutubeHit")
+class YoutubeHitSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    title = serializers.CharField()
+    channel = serializers.CharField(allow_null=True)
+    duration = serializers.FloatField(allow_null=True)
+    thumbnail = serializers.CharField(allow_null=True)
+    song = serializers.UUIDField(allow_null=True, help_text="The library's song for this video: add it instead.")
+
+
+class RoomYoutubeSearchApi(APIView):
+    """A singer searches YouTube to request a song (rate-limited per singer); a pasted link
+    is answered as its one video."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        responses=YoutubeHitSerializer(many=True),
+        parameters=[TOKEN_PARAMETER, OpenApiParameter("q", str, required=True, description="What to look for, or a YouTube link.")],
+    )
+    def get(self, request, code):
+        room = _room(code)
+        actor = _watcher(request, room)
+        hits = requests.youtube_hits_for(room=room, actor=actor, query=request.query_params.get("q", ""))
+        return Response([
+            {"id": hit.id, "title": hit.title, "channel": hit.channel, "duration": hit.duration,
+             "thumbnail": hit.thumbnail_url or None, "song": str(hit.song.pk) if hit.song else None}
+            for hit in hits
+        ])

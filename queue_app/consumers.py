@@ -9,7 +9,8 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocke
 
 from common import fanout
 from common.errors import NotFound
-from queue_app import access, fragments, selectors
+from common.throttle import Throttled, scope_client
+from queue_app import access, fragments, selectors, throttles
 from queue_app.events import room_group
 
 
@@ -18,10 +19,13 @@ def _query(scope) -> dict[str, str]:
 
 
 @database_sync_to_async
-def _room(code):
+def _room(code, client):
+    """The room, or None; Throttled when this client sent too many codes that match no room."""
+    throttles.ROOM_LOOKUPS.check(client)
     try:
         return selectors.room_get(code=code)
     except NotFound:
+        throttles.ROOM_LOOKUPS.hit(client)
         return None
 
 
@@ -57,8 +61,13 @@ class _RoomWatcher:
     watching_as: int | None = None  # the singer whose membership lets this socket watch; None for a host
 
     async def _admit(self) -> tuple | None:
-        """The room and who is asking, or None once the socket is closed (4404, 4403)."""
-        room = await _room(self.scope["url_route"]["kwargs"]["code"])
+        """The room and who is asking, or None once the socket is closed (4404, 4403; 4429
+        for a client that sent too many unknown codes)."""
+        try:
+            room = await _room(self.scope["url_route"]["kwargs"]["code"], scope_client(self.scope))
+        except Throttled:
+            await self.close(code=4429)
+            return None
         if room is None:
             await self.close(code=4404)
             return None
@@ -86,6 +95,10 @@ class _RoomWatcher:
         if self.group:
             await fanout.leave(self.group, self)
 
+    def _sees(self, request: dict) -> bool:
+        """A host follows every request of the room; a singer their own."""
+        return self.watching_as is None or request["singer"]["id"] == self.watching_as
+
     async def singer_left(self, event):
         # Close the sockets that watched as the singer who just left (a host watches as host).
         if self.watching_as != event["singer"]:
@@ -112,7 +125,9 @@ class RoomJsonConsumer(_RoomWatcher, AsyncJsonWebsocketConsumer):
         room, _ = admitted
 
         async def send_state():
-            await self.send_json(await _state(room))
+            state = await _state(room)
+            state["requests"] = [r for r in state["requests"] if self._sees(r)]
+            await self.send_json(state)
 
         await self._watch(room, send_state)
 
@@ -126,14 +141,19 @@ class RoomJsonConsumer(_RoomWatcher, AsyncJsonWebsocketConsumer):
     async def room_changed(self, event):
         await self.send(text_data=_as_json(event))
 
+    async def request_changed(self, event):
+        if self._sees(event["request"]):
+            await self.send(text_data=_as_json(event))
+
 
 class RoomHtmlConsumer(_RoomWatcher, AsyncWebsocketConsumer):
     """`/ws/rooms/<code>/html/`: the pages' fragments, swapped by id (htmx ws extension).
 
     The same watchers and close codes as RoomJsonConsumer. `?view=host` (the host's
-    page, for the host only) gets the host's queue with its handles and buttons; a
-    singer also gets their own "My songs". Everything is rendered from the events'
-    payloads (queue_app.fragments), so no watcher costs a query per event.
+    page, for the host only) gets the host's queue with its handles and buttons and the
+    Requests card; a singer also gets their own "My songs" and "My requests". Everything
+    is rendered from the events' payloads (queue_app.fragments), so no watcher costs a
+    query per event.
     """
 
     async def connect(self):
@@ -150,6 +170,9 @@ class RoomHtmlConsumer(_RoomWatcher, AsyncWebsocketConsumer):
             state = await _state(room)
             self.queue, self.queue_version = state["queue"], state["version"]
             self.player, self.player_version = state["player"], state["version"]
+            # The song requests this socket may see, by id: each request.changed brings one.
+            state["requests"] = [r for r in state["requests"] if self._sees(r)]
+            self.requests = {r["id"]: r for r in state["requests"]}
             await self.send(text_data=fragments.state_html(state, host=self.host_view, singer_id=self.singer_id))
 
         await self._watch(room, send_state)
@@ -172,3 +195,12 @@ class RoomHtmlConsumer(_RoomWatcher, AsyncWebsocketConsumer):
 
     async def room_changed(self, event):
         await self.send(text_data=fragments.room_changed_html(event, host=self.host_view))
+
+    async def request_changed(self, event):
+        # The whole card or "My requests", drawn from this socket's requests (never a query).
+        if not self._sees(event["request"]) or not fragments.request_merge(self.requests, event["request"]):
+            return
+        requests = sorted(self.requests.values(), key=lambda r: r["id"])
+        html = fragments.request_changed_html(event, requests=requests, host=self.host_view, singer_id=self.singer_id)
+        if html:
+            await self.send(text_data=html)

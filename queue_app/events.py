@@ -3,7 +3,8 @@
 Group: `room.<code>` (everyone watching the room: host, singers, TVs).
 Vocabulary: `queue.changed` (the whole waiting list in play order),
 `player.state` (the current entry, paused or playing, position, who is next), and
-`room.changed` (the room's settings). Each carries the room's `version`: a client
+`room.changed` (the room's settings), `request.changed` (a song request: asked,
+approved, its import's progress and ETA, ready, denied, failed, cancelled). Each carries the room's `version`: a client
 keeps the newest and ignores an older one that arrives late. `singer.left` is for
 the consumers only (not forwarded): the sockets that watched as that singer close.
 """
@@ -38,6 +39,13 @@ def room_changed(room) -> None:
     _publish(room_group(room.code), {
         "type": "room.changed", "room": room.code, "version": room.version,
         "settings": selectors.room_payload(room),
+    })
+
+
+def request_changed(request) -> None:
+    _publish(room_group(request.room.code), {
+        "type": "request.changed", "room": request.room.code,
+        "request": selectors.request_payload(request),
     })
 
 

@@ -16,9 +16,16 @@ class RoomSettingsForm(forms.Form):
     max_waiting_per_singer = forms.IntegerField(
         min_value=1, max_value=100, required=False, label="Songs waiting per singer (empty: no limit)"
     )
+    # Not required: a form without them (an older page still open) keeps the room's values.
+    request_max_minutes = forms.IntegerField(min_value=1, max_value=60, required=False, label="Longest request (minutes)")
+    max_pending_requests = forms.IntegerField(
+        min_value=1, max_value=20, required=False, label="Requests waiting per singer"
+    )
+    requests = forms.ChoiceField(choices=Room.Requests.choices, required=False, label="Song requests from YouTube")
 
     def changes(self) -> dict:
-        data = dict(self.cleaned_data)
+        data = {name: value for name, value in self.cleaned_data.items()
+                if not (name in ("requests", "request_max_minutes", "max_pending_requests") and value in (None, ""))}
         new_password, remove = data.pop("new_password"), data.pop("remove_password")
         if remove:
             data["password"] = ""

@@ -21,6 +21,8 @@ QUEUE = "queue-{code}"
 HOST_QUEUE = "host-queue-{code}"
 MY_SONGS = "my-songs-{code}"
 SETTINGS = "settings-{code}"
+MY_REQUESTS = "my-requests-{code}"
+HOST_REQUESTS = "host-requests-{code}"
 
 
 def my_entries(queue: list[dict], singer_id: int | None) -> list[dict]:
@@ -36,6 +38,30 @@ def my_playing(player: dict | None, singer_id: int | None) -> dict | None:
     if entry is None or singer_id is None or entry["singer"]["id"] != singer_id:
         return None
     return entry
+
+
+def my_requests(requests: list[dict], singer_id: int | None) -> list[dict]:
+    """The singer's own song requests (selectors.request_payload), oldest first."""
+    if singer_id is None:
+        return []
+    return [request for request in requests if request["singer"]["id"] == singer_id]
+
+
+# A request only moves forward (pending → approved → ready, denied, failed, cancelled):
+# a late event of an earlier step (a progress tick that crossed the song's "ready" on
+# the way from another process) must not bring an ended request back.
+_STEP = {"pending": 0, "approved": 1}
+_ENDED = 2
+
+
+def request_merge(held: dict[int, dict], request: dict) -> bool:
+    """Put `request` (an event's payload) into a watcher's requests, by id; False when it
+    is older news than what is held (nothing to redraw)."""
+    before = held.get(request["id"])
+    if before is not None and _STEP.get(request["status"], _ENDED) < _STEP.get(before["status"], _ENDED):
+        return False
+    held[request["id"]] = request
+    return True
 
 
 def room_context(*, room: dict, version: int) -> dict:
@@ -63,6 +89,20 @@ def settings_context(*, room: dict, version: int, **extra) -> dict:
     return {
         "code": room["code"], "room": room, "version": version,
         "settings_form": extra.pop("settings_form", None) or RoomSettingsForm(initial=room), **extra,
+    }
+
+
+def my_requests_context(*, code: str, requests: list[dict], singer_id: int | None, **extra) -> dict:
+    return {"code": code, "requests": my_requests(requests, singer_id), **extra}
+
+
+def host_requests_context(*, code: str, requests: list[dict], **extra) -> dict:
+    """The host's card: the requests waiting for an answer, and the approved ones being prepared."""
+    return {
+        "code": code,
+        "pending": [request for request in requests if request["status"] == "pending"],
+        "approved": [request for request in requests if request["status"] == "approved"],
+        **extra,
     }
 
 
@@ -112,13 +152,25 @@ def my_songs_html(*, code: str, queue: list[dict], singer_id: int | None, versio
         code=code, queue=queue, singer_id=singer_id, version=version, player=player))
 
 
+def my_requests_html(*, code: str, requests: list[dict], singer_id: int | None) -> str:
+    # Per singer, like "My songs". (Requests carry no room version: a request changes
+    # without the room's version; the consumer keeps each request's newest step.)
+    return render("_my_requests.html", my_requests_context(code=code, requests=requests, singer_id=singer_id))
+
+
+def host_requests_html(*, code: str, requests: list[dict]) -> str:
+    # Per host connection: a room has a host or two, and each keeps its own requests.
+    return render("_host_requests.html", host_requests_context(code=code, requests=requests))
+
+
 def settings_html(*, room: dict, version: int, cache: bool = False) -> str:
     build = partial(render, "_settings.html", settings_context(room=room, version=version))
     return _cached(("settings", room["code"], version), build) if cache else build()
 
 
 def state_html(state: dict, *, host: bool, singer_id: int | None) -> str:
-    """Everything a page shows of the room (selectors.room_state), for a (re)connect."""
+    """Everything a page shows of the room (selectors.room_state), for a (re)connect;
+    `state["requests"]` are those the watcher may see."""
     code, version = state["room"]["code"], state["version"]
     parts = [
         room_html(room=state["room"], version=version),
@@ -128,8 +180,10 @@ def state_html(state: dict, *, host: bool, singer_id: int | None) -> str:
     if not host and singer_id is not None:
         parts.append(my_songs_html(code=code, queue=state["queue"], singer_id=singer_id, version=version,
                                    player=state["player"]))
+        parts.append(my_requests_html(code=code, requests=state["requests"], singer_id=singer_id))
     if host:
         parts.append(settings_html(room=state["room"], version=version))
+        parts.append(host_requests_html(code=code, requests=state["requests"]))
     return "\n".join(parts)
 
 
@@ -157,3 +211,15 @@ def room_changed_html(event: dict, *, host: bool = False) -> str:
     if host:
         parts.append(settings_html(room=event["settings"], version=event["version"], cache=True))
     return "\n".join(parts)
+
+
+def request_changed_html(event: dict, *, requests: list[dict], host: bool, singer_id: int | None) -> str:
+    """`requests`: the watcher's requests with the event's in (request_merge). The host's
+    page gets its Requests card; a singer their "My requests" when the request is theirs;
+    anyone else nothing ("")."""
+    code, request = event["room"], event["request"]
+    if host:
+        return host_requests_html(code=code, requests=requests)
+    if singer_id is not None and request["singer"]["id"] == singer_id:
+        return my_requests_html(code=code, requests=requests, singer_id=singer_id)
+    return ""

@@ -37,6 +37,22 @@ class Room(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
 
+    class Requests(models.TextChoices):
+        OFF = "off", "Off (the library only)"
+        HOST = "host", "The host approves each"
+        AUTO = "auto", "Approved at once"
+
+    # Songs on demand: what a singer may ask for from YouTube (queue_app/requests.py).
+    requests = models.CharField(max_length=8, choices=Requests.choices, default=Requests.HOST)
+    request_max_minutes = models.PositiveSmallIntegerField(
+        default=10, validators=[MinValueValidator(1), MaxValueValidator(60)],
+        help_text="The longest video a singer may request, in minutes.",
+    )
+    max_pending_requests = models.PositiveSmallIntegerField(
+        default=2, validators=[MinValueValidator(1), MaxValueValidator(20)],
+        help_text="How many requests one singer may have waiting for the host.",
+    )
+
     # Playback: the current entry is the room's one `playing` QueueEntry (a constraint
     # keeps it unique). Position is where the player was at `position_at`; while
     # playing it has moved on since, so a TV that reloads resumes at the right place.
@@ -105,10 +121,21 @@ class QueueEntry(models.Model):
         DONE = "done", "Done"
         SKIPPED = "skipped", "Skipped"
 
-    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="entries")
-    singer = models.ForeignKey(Singer, on_delete=models.CASCADE, related_name="entries")
-    # A hard-deleted song takes its queue entries with it (songs.services.song_hard_delete).
-    song = models.ForeignKey("songs.Song", on_delete=models.CASCADE, related_name="queue_entries")
+    # What was sung outlives the song, the room and the singer: deleting one of them
+    # leaves the played entries with a null link and the names below (the history);
+    # waiting entries go with a deleted song or room (queue_app/receivers.py).
+    room = models.ForeignKey(Room, null=True, on_delete=models.SET_NULL, related_name="entries")
+    singer = models.ForeignKey(Singer, null=True, on_delete=models.SET_NULL, related_name="entries")
+    song = models.ForeignKey("songs.Song", null=True, on_delete=models.SET_NULL, related_name="queue_entries")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="sung_entries",
+        help_text="The singer's account, if any: their profile's history.",
+    )
+    song_title = models.CharField(max_length=300, blank=True)
+    song_artist = models.CharField(max_length=300, blank=True)
+    singer_name = models.CharField(max_length=80, blank=True)
+    room_name = models.CharField(max_length=100, blank=True)
+    room_code = models.CharField(max_length=8, blank=True)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.WAITING)
     key_shift = models.SmallIntegerField(
         default=0, validators=[MinValueValidator(-12), MaxValueValidator(12)],
@@ -136,4 +163,67 @@ class QueueEntry(models.Model):
         indexes = [models.Index(fields=["room", "status"])]
 
     def __str__(self) -> str:
-        return f"{self.song} for {self.singer}"
+        return f"{self.song or self.song_title} for {self.singer or self.singer_name}"
+
+    def remember_names(self) -> None:
+        """Copy what the history shows from the song, singer and room (kept if they go)."""
+        if self.song is not None:
+            self.song_title, self.song_artist = self.song.title[:300], self.song.artist[:300]
+        if self.singer is not None:
+            self.singer_name, self.user_id = self.singer.display_name, self.singer.user_id
+        if self.room is not None:
+            self.room_name, self.room_code = self.room.name, self.room.code
+
+
+class SongRequest(models.Model):
+    """A singer asks for a YouTube video the library lacks; the host (or the room) decides.
+
+    Approving imports the video (songs.imports, one song and one job per video however
+    many ask) and queues an entry for the singer at once, passed over until it can play.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for the host"
+        APPROVED = "approved", "Getting ready"
+        READY = "ready", "Ready"
+        DENIED = "denied", "Denied"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    LIVE = (Status.PENDING, Status.APPROVED)
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="requests_made")
+    singer = models.ForeignKey(Singer, on_delete=models.CASCADE, related_name="requests")
+    video_id = models.CharField(max_length=11)
+    title = models.CharField(max_length=300)
+    channel = models.CharField(max_length=300, blank=True)
+    duration = models.FloatField(null=True, blank=True, help_text="Seconds, as YouTube says.")
+    thumbnail = models.URLField(max_length=500, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    reason = models.CharField(max_length=300, blank=True, help_text="Why it was denied or failed.")
+    song = models.ForeignKey("songs.Song", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    entry = models.ForeignKey(QueueEntry, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            # A singer asks once for a video at a time (another singer may ask too).
+            models.UniqueConstraint(
+                fields=["singer", "video_id"], condition=Q(status__in=["pending", "approved"]),
+                name="one_live_request_per_singer_and_video",
+            ),
+        ]
+        indexes = [models.Index(fields=["room", "status"]), models.Index(fields=["song", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.title} for {self.singer}"
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in self.LIVE

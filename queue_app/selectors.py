@@ -4,15 +4,18 @@ The payloads built here are what the API answers, what `queue.changed` / `player
 carry, and the consumer's first message: one shape for every client.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
 from common.errors import NotFound
+from jobs.models import Job
 from queue_app import rotation
-from queue_app.models import QueueEntry, Room, Singer
+from queue_app.models import QueueEntry, Room, Singer, SongRequest
 from songs.models import Song
+from songs.pipeline import eta
 
 EntryStatus = QueueEntry.Status
 
@@ -52,8 +55,9 @@ def as_rotation_singer(singer: Singer) -> rotation.Singer:
 def as_rotation_entry(entry: QueueEntry) -> rotation.Entry:
     return rotation.Entry(
         id=entry.pk, singer_id=entry.singer_id, status=entry.status, added_at=entry.added_at,
-        started_at=entry.started_at, finished_at=entry.finished_at, duration=entry.song.duration,
-        ready=is_playable(entry.song), pinned_position=entry.pinned_position,
+        started_at=entry.started_at, finished_at=entry.finished_at,
+        duration=entry.song.duration if entry.song is not None else None,
+        ready=entry.song is not None and is_playable(entry.song), pinned_position=entry.pinned_position,
     )
 
 
@@ -126,12 +130,20 @@ def _lyrics_url(song: Song) -> str:
     return f"{url}?v={int(checked.timestamp() * 1000)}" if checked else url
 
 
+def _gone_song_payload(entry: QueueEntry) -> dict:
+    """A history entry whose song was deleted from the library: the names it was sung under."""
+    return {
+        "id": None, "title": entry.song_title, "artist": entry.song_artist, "duration": None, "status": "deleted",
+        "ready": False, "cover_thumb_url": None, "instrumental_url": None, "vocals_url": None, "lyrics_url": None,
+    }
+
+
 def entry_payload(entry: QueueEntry, singers: dict[int, Singer]) -> dict:
     singer = singers.get(entry.singer_id) or entry.singer
     return {
         "id": entry.pk,
-        "singer": {"id": singer.pk, "name": singer.display_name},
-        "song": song_payload(entry.song),
+        "singer": {"id": singer.pk, "name": singer.display_name} if singer else {"id": None, "name": entry.singer_name},
+        "song": song_payload(entry.song) if entry.song is not None else _gone_song_payload(entry),
         "status": entry.status,
         "key_shift": entry.key_shift,
         "pinned_position": entry.pinned_position,
@@ -183,9 +195,59 @@ def room_payload(room: Room) -> dict:
         "has_password": room.has_password,
         "rotation_mode": room.rotation_mode,
         "max_waiting_per_singer": room.max_waiting_per_singer,
+        "requests": room.requests,
+        "request_max_minutes": room.request_max_minutes,
+        "max_pending_requests": room.max_pending_requests,
         "owner": str(room.owner),
         "created_at": room.created_at.isoformat(),
     }
+
+
+def request_payload(request: SongRequest) -> dict:
+    """A song request as the singer and the host follow it: while its song is being
+    prepared, the job's step and progress and an estimate of when it will be ready."""
+    progress = ready_in = None
+    if request.status == SongRequest.Status.APPROVED and request.song_id:
+        job = Job.objects.filter(song_id=request.song_id, status__in=Job.ACTIVE).first()
+        if job is not None:
+            progress = {"stage": job.stage, "status": job.status, "percent": round(job.progress), "message": job.message}
+            seconds = eta.song_ready_in(song=request.song)
+            ready_in = round(seconds) if seconds is not None else None
+    return {
+        "id": request.pk,
+        "singer": {"id": request.singer_id, "name": request.singer.display_name},
+        "video_id": request.video_id,
+        "title": request.title,
+        "channel": request.channel,
+        "duration": request.duration,
+        "thumbnail": request.thumbnail or None,
+        "status": request.status,
+        "status_label": request.get_status_display(),
+        "reason": request.reason,
+        "song": str(request.song_id) if request.song_id else None,
+        "entry": request.entry_id,
+        "progress": progress,
+        "ready_in_seconds": ready_in,
+        "ready_in_minutes": max(1, round(ready_in / 60)) if ready_in is not None else None,
+        "created_at": request.created_at.isoformat(),
+        "decided_at": request.decided_at.isoformat() if request.decided_at else None,
+    }
+
+
+# Ended requests stay on the pages (and in a new socket's first message) this long.
+RECENT_REQUEST_SECONDS = 15 * 60
+
+
+def room_requests(*, room: Room, singer: Singer | None = None) -> list[SongRequest]:
+    """The room's requests that are live or ended lately (oldest first); one singer's only
+    when `singer` is given."""
+    recent = timezone.now() - timedelta(seconds=RECENT_REQUEST_SECONDS)
+    requests = SongRequest.objects.filter(room=room).filter(
+        Q(status__in=SongRequest.LIVE) | Q(updated_at__gte=recent)
+    ).select_related("singer", "room", "song")
+    if singer is not None:
+        requests = requests.filter(singer=singer)
+    return list(requests.order_by("created_at", "pk"))
 
 
 def room_state(*, room: Room) -> dict:
@@ -198,6 +260,7 @@ def room_state(*, room: Room) -> dict:
         "room": room_payload(room),
         "queue": queue_payload(snapshot, now),
         "player": player_payload(snapshot, now),
+        "requests": [request_payload(request) for request in room_requests(room=room)],
     }
 
 
@@ -212,9 +275,10 @@ def room_history(*, room: Room, limit: int = 100) -> list[dict]:
 
 
 def user_sung_history(*, user, limit: int = 100):
-    """The songs `user` has sung, in every room, the latest first (with room and song)."""
+    """The songs `user` has sung, in every room, the latest first; rooms and songs deleted
+    since show by the names they had (QueueEntry.room_name, song_title...)."""
     return (
-        QueueEntry.objects.filter(singer__user=user, status=EntryStatus.DONE)
+        QueueEntry.objects.filter(user=user, status=EntryStatus.DONE)
         .select_related("song", "room", "singer")
         .order_by("-finished_at", "-id")[:limit]
     )

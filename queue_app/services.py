@@ -20,9 +20,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from common.errors import ApplicationError, Conflict, NotFound
+from jobs import services as job_services
 from queue_app import events, rotation
 from queue_app.access import Actor, forbidden, require_host
-from queue_app.models import CODE_ALPHABET, CODE_LENGTH, QueueEntry, Room, Singer
+from queue_app.models import CODE_ALPHABET, CODE_LENGTH, QueueEntry, Room, Singer, SongRequest
 from queue_app.selectors import RoomSnapshot
 from songs.models import Song
 
@@ -37,6 +38,34 @@ def _lock_room(room: Room) -> Room:
 def _bump(room: Room, *fields: str) -> None:
     room.version += 1
     room.save(update_fields=["version", *fields])
+    # The queue changed: the songs being prepared for it may now be due in another order.
+    transaction.on_commit(jobs_follow_rotation)
+
+
+def room_redraw(room: Room) -> None:
+    """One change of the room (locked by the caller): a new version, its queue and player sent."""
+    _bump(room)
+    _publish_all(room)
+
+
+def jobs_follow_rotation() -> None:
+    """Give each song being prepared for a room the priority of its earliest turn (seconds
+    until it is due), so a worker takes the song sung soonest first; library imports go
+    last (jobs.services.job_claim_next reads it)."""
+    rooms = (
+        QueueEntry.objects.filter(status=EntryStatus.WAITING)
+        .exclude(song__status=Song.Status.READY)
+        .values_list("room_id", flat=True).distinct()
+    )
+    due: dict = {}
+    now = timezone.now()
+    for room in Room.objects.filter(pk__in=list(rooms)):
+        snapshot = RoomSnapshot(room)
+        for planned in snapshot.plan(now):
+            if not planned.entry.ready:
+                song_id = snapshot.entries[planned.entry.id].song_id
+                due[song_id] = min(due.get(song_id, planned.wait_seconds), planned.wait_seconds)
+    job_services.job_priorities_set(by_song=due)
 
 
 def _write_pins(room: Room, pins: dict[int, int]) -> None:
@@ -82,10 +111,18 @@ def room_create(
     raise Conflict("Could not find a free room code; try again.")
 
 
+# The bounds of the request settings (the model's validators, for every caller).
+_REQUEST_LIMITS = {"request_max_minutes": (1, 60), "max_pending_requests": (1, 20)}
+
+
 def room_update(*, room: Room, actor: Actor, **changes) -> Room:
-    """Settings (host): name, is_open, rotation_mode, max_waiting_per_singer, password ("" removes it)."""
+    """Settings (host): name, is_open, rotation_mode, max_waiting_per_singer, password ("" removes
+    it), and the song requests: requests (off, host, auto), request_max_minutes, max_pending_requests."""
     require_host(actor)
-    allowed = {"name", "is_open", "rotation_mode", "max_waiting_per_singer", "password"}
+    allowed = {
+        "name", "is_open", "rotation_mode", "max_waiting_per_singer", "password",
+        "requests", "request_max_minutes", "max_pending_requests",
+    }
     unknown = set(changes) - allowed
     if unknown:
         raise ApplicationError(f"Unknown room settings: {', '.join(sorted(unknown))}.")
@@ -97,6 +134,11 @@ def room_update(*, room: Room, actor: Actor, **changes) -> Room:
                 value = make_password(value) if value else ""
             elif name == "rotation_mode" and value not in rotation.MODES:
                 raise ApplicationError(f"rotation_mode must be one of: {', '.join(rotation.MODES)}.")
+            elif name == "requests" and value not in Room.Requests.values:
+                raise ApplicationError(f"requests must be one of: {', '.join(Room.Requests.values)}.")
+            elif name in _REQUEST_LIMITS and not (_REQUEST_LIMITS[name][0] <= int(value) <= _REQUEST_LIMITS[name][1]):
+                low, high = _REQUEST_LIMITS[name]
+                raise ApplicationError(f"{name} must be between {low} and {high}.", extra={"fields": {name: ["out of range"]}})
             setattr(room, name, value)
         _bump(room, *changes)
         events.room_changed(room)
@@ -132,7 +174,9 @@ def singer_join(*, room: Room, user=None, display_name: str = "", password: str 
         if not room.is_open and not host:
             raise forbidden("This room is closed to new singers.", code=room.code)
         if room.password and not host and not check_password(password or "", room.password):
-            raise forbidden("Wrong room password." if password else "This room needs a password.", code=room.code)
+            if password:  # a guess: queue_app/throttles.py counts them by this reason
+                raise forbidden("Wrong room password.", code=room.code, reason="wrong_password")
+            raise forbidden("This room needs a password.", code=room.code)
         if known is not None:  # back after leaving: their old place in the join order
             known.left_at = None
             known.save(update_fields=["left_at"])
@@ -159,6 +203,11 @@ def singer_leave(*, singer: Singer) -> None:
         singer.save(update_fields=["left_at"])
         _bump(room)
         _publish_all(room)  # who is next may have changed
+        # Their requests still waiting for the host go with them.
+        for request in SongRequest.objects.filter(singer=singer, status=SongRequest.Status.PENDING):
+            request.status, request.reason = SongRequest.Status.CANCELLED, "The singer left the room."
+            request.save(update_fields=["status", "reason", "updated_at"])
+            events.request_changed(request)
         events.singer_left(room, singer.pk)
 
 
@@ -188,6 +237,7 @@ def singer_claim_for_user(*, user, tokens: Iterable[str]) -> SingerClaim:
                     result.kept.append(guest)
                     continue
                 if Singer.objects.filter(pk=guest.pk, user__isnull=True).update(user=user):
+                    QueueEntry.objects.filter(singer=guest).update(user=user)  # their history too
                     guest.user = user
                     result.claimed.append(guest)
         except IntegrityError:  # the same user signing in from two browsers at once
@@ -224,11 +274,19 @@ def queue_add(*, room: Room, actor: Actor, song: Song, key_shift: int = 0) -> Qu
                 f"You already have {limit} song{'s' if limit != 1 else ''} waiting, the most this room allows.",
                 extra={"limit": limit},
             )
-        entry = QueueEntry.objects.create(room=room, singer=actor.singer, song=song, key_shift=key_shift)
+        entry = queue_entry_new(room=room, singer=actor.singer, song=song, key_shift=key_shift)
         _bump(room)
         snapshot = RoomSnapshot(room)
         events.queue_changed(snapshot)
         events.player_state(snapshot)  # "up next" may be this one
+    return entry
+
+
+def queue_entry_new(*, room: Room, singer: Singer, song: Song, key_shift: int = 0) -> QueueEntry:
+    """A waiting entry, with the names its history will show (the caller checked who may)."""
+    entry = QueueEntry(room=room, singer=singer, song=song, key_shift=key_shift)
+    entry.remember_names()
+    entry.save()
     return entry
 
 
@@ -245,14 +303,20 @@ def queue_remove(*, room: Room, actor: Actor, entry_id: int) -> None:
         _require_owner_or_host(actor, entry, "You can only remove your own songs.")
         if entry.status != EntryStatus.WAITING:
             raise Conflict("Only a waiting song can be removed (skip the one playing).", extra={"status": entry.status})
-        snapshot = RoomSnapshot(room)
-        pins = rotation.pins_after_leave(snapshot.order(), {entry.pk})
-        entry.delete()
-        _write_pins(room, pins)
-        _bump(room)
-        snapshot = RoomSnapshot(room)
-        events.queue_changed(snapshot)
-        events.player_state(snapshot)
+        queue_drop(room=room, entry_id=entry.pk)
+
+
+def queue_drop(*, room: Room, entry_id: int) -> None:
+    """Take a waiting entry out (the room locked by the caller, who checked who may)."""
+    snapshot = RoomSnapshot(room)
+    pins = rotation.pins_after_leave(snapshot.order(), {entry_id})
+    if not QueueEntry.objects.filter(pk=entry_id, room=room, status=EntryStatus.WAITING).delete()[0]:
+        return
+    _write_pins(room, pins)
+    _bump(room)
+    snapshot = RoomSnapshot(room)
+    events.queue_changed(snapshot)
+    events.player_state(snapshot)
 
 
 def queue_update(
@@ -272,9 +336,10 @@ def queue_update(
         if song is not None:
             _check_playable_later(song)
             entry.song = song  # in place: the singer keeps their turn
+            entry.remember_names()
         if key_shift is not None:
             entry.key_shift = key_shift
-        entry.save(update_fields=["song", "key_shift"])
+        entry.save(update_fields=["song", "key_shift", "song_title", "song_artist"])
         if position is not UNSET:
             snapshot = RoomSnapshot(room)
             if position is None:
@@ -320,6 +385,23 @@ def rooms_song_changed(*, song_id, room_ids: list[int] | None = None) -> None:
             _publish_all(room)
 
 
+def queue_entries_song_deleting(*, song_id) -> list[int]:
+    """A song is about to be deleted for good: its waiting entries leave the queues, one it
+    plays ends as skipped; its played entries stay as history (the song's link goes null).
+    Returns the rooms to redraw once the delete is committed."""
+    rooms = rooms_with_song(song_id=song_id)
+    for room in Room.objects.filter(pk__in=rooms).order_by("pk"):  # one lock order: no deadlock
+        room = _lock_room(room)
+        snapshot = RoomSnapshot(room)
+        leaving = {e.pk for e in snapshot.entries.values() if e.song_id == song_id and e.status == EntryStatus.WAITING}
+        _write_pins(room, rotation.pins_after_leave(snapshot.order(), leaving))
+        QueueEntry.objects.filter(pk__in=leaving).delete()
+        QueueEntry.objects.filter(room=room, song_id=song_id, status=EntryStatus.PLAYING).update(
+            status=EntryStatus.SKIPPED, finished_at=timezone.now()
+        )
+    return rooms
+
+
 def rooms_with_song(*, song_id) -> list[int]:
     """The rooms where the song waits or plays (read before a delete takes the entries)."""
     return list(
@@ -333,7 +415,11 @@ def rooms_with_song(*, song_id) -> list[int]:
 
 def _start(room: Room, snapshot: RoomSnapshot, entry: QueueEntry, now) -> None:
     pins = rotation.pins_after_leave(snapshot.order(), {entry.pk})
-    QueueEntry.objects.filter(pk=entry.pk).update(status=EntryStatus.PLAYING, started_at=now, finished_at=None, pinned_position=None)
+    entry.remember_names()  # the history shows the song as it was sung (a title edited since)
+    QueueEntry.objects.filter(pk=entry.pk).update(
+        status=EntryStatus.PLAYING, started_at=now, finished_at=None, pinned_position=None,
+        song_title=entry.song_title, song_artist=entry.song_artist, singer_name=entry.singer_name,
+    )
     _write_pins(room, pins)
     room.paused, room.position, room.position_at = False, 0.0, now
 

@@ -20,7 +20,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from common.errors import ApplicationError, NotFound
 from common.procs import lan_addresses
-from queue_app import access, fragments, selectors, services
+from common.throttle import Throttled, client_address, with_retry_after
+from queue_app import access, fragments, selectors, services, throttles
+from queue_app import requests as song_requests
 from queue_app.forms import RoomSettingsForm
 from queue_app.models import Room
 from songs import selectors as song_selectors
@@ -95,8 +97,14 @@ def room_list(request):
     code = selectors.normalize_code(code)
     if not code:
         return _rooms_page(request, status=400, code_error="Type the room's code first.")
+    client = client_address(request)
+    try:
+        throttles.ROOM_LOOKUPS.check(client)
+    except Throttled as exc:
+        return with_retry_after(_rooms_page(request, status=429, code_error=exc.message), exc)
     room = _room_or_none(code) if len(code) <= 8 else None
     if room is None:
+        throttles.ROOM_LOOKUPS.hit(client)
         return _rooms_page(request, status=404, code_error=f"{_no_room_message(code)} Check the code on the TV.")
     return redirect("rooms:singer", code=room.code)
 
@@ -148,6 +156,8 @@ def _singer_context(request, room: Room, actor: access.Actor, **extra) -> dict:
         "singing_now": fragments.my_playing(state["player"], singer_id),
         "actor": actor, "singer": actor.singer, "q": query,
         "hits": song_selectors.song_search_for_singers(query=query, limit=SEARCH_LIMIT),
+        "requests_on": room.requests != Room.Requests.OFF,
+        "requests": fragments.my_requests(state["requests"], singer_id),
         "ws_url": f"/ws/rooms/{room.code}/html/",
         **extra,
     }
@@ -186,11 +196,14 @@ def room_join(request, code):
     if not form.is_valid():
         return _join_page(request, room, actor, status=400, error=_form_error(form), form=form)
     try:
-        singer, _created = services.singer_join(
-            room=room, user=request.user, token=access.session_token(request.session, room), **form.cleaned_data
+        singer, _created = throttles.singer_join(
+            room=room, client=client_address(request), user=request.user,
+            token=access.session_token(request.session, room), **form.cleaned_data
         )
     except ApplicationError as exc:
-        return _join_page(request, room, actor, status=exc.status_code, error=exc.message, form=form)
+        return with_retry_after(
+            _join_page(request, room, actor, status=exc.status_code, error=exc.message, form=form), exc
+        )
     access.remember_singer(request.session, singer)
     return redirect("rooms:singer", code=room.code)
 
@@ -235,7 +248,8 @@ def room_search(request, room, actor):
         return redirect(reverse("rooms:singer", args=[room.code]) + "?" + urlencode({"q": request.GET.get("q", "")}))
     query = request.GET.get("q", "")[:200]
     hits = song_selectors.song_search_for_singers(query=query, limit=SEARCH_LIMIT)
-    return render(request, "queue_app/partials/_search_results.html", {"code": room.code, "hits": hits, "q": query})
+    context = {"code": room.code, "hits": hits, "q": query, "requests_on": room.requests != Room.Requests.OFF}
+    return render(request, "queue_app/partials/_search_results.html", context)
 
 
 def _song_for_queue(value: str) -> Song:
@@ -298,6 +312,94 @@ def room_queue_remove(request, room, actor, entry_id):
     return render(request, "queue_app/partials/_removed.html", context, status=status)
 
 
+# --- songs on demand: a singer searches YouTube and requests a video --------------------------
+
+
+@require_GET
+@singer_action
+def room_youtube(request, room, actor):
+    """Search YouTube as the singer types (queue_app.requests.youtube_hits_for: a pasted
+    link is its one video; rate-limited per singer). Refusals are shown in place of the
+    results, with their status: 400 (too short, not YouTube), 403 (the room takes no
+    requests), 429 (too many searches), 503 (YouTube cannot be reached)."""
+    query = request.GET.get("q", "")[:200]
+    context = {"code": room.code, "youtube_query": " ".join(query.split())}
+    status = 200
+    try:
+        context["youtube_hits"] = song_requests.youtube_hits_for(room=room, actor=actor, query=query)
+    except ApplicationError as exc:
+        context["youtube_error"], status = exc.message, exc.status_code
+        context["youtube_hint"] = exc.extra.get("code") == "query_too_short"
+    if request.htmx:
+        return render(request, "queue_app/partials/_youtube_results.html", context, status=status)
+    # Without JavaScript: the whole page, with the results under the YouTube search.
+    return render(request, "queue_app/singer.html", _singer_context(request, room, actor, **context), status=status)
+
+
+REQUEST_MADE = {
+    "pending": "Requested: the host will answer soon.",
+    "approved": "Requested and queued: it is being prepared, and plays once it is ready.",
+    "ready": "It was in the library already: it is in your songs.",
+}
+
+
+@require_POST
+@singer_action
+def room_request(request, room, actor):
+    """Request a YouTube video (a search result's id): answered with the message where the
+    singer tapped and their "My requests" (and "My songs" when it was queued at once)."""
+    try:
+        made = song_requests.request_create(room=room, actor=actor, video=request.POST.get("video", ""))
+    except ApplicationError as exc:
+        if not request.htmx:
+            messages.error(request, exc.message)
+            return redirect("rooms:singer", code=room.code)
+        return render(request, "queue_app/partials/_add_result.html", {"error": exc.message}, status=exc.status_code)
+    message = REQUEST_MADE.get(made.status, f"Requested: {made.get_status_display().lower()}.")
+    if not request.htmx:
+        messages.success(request, message)
+        return redirect("rooms:singer", code=room.code)
+    room.refresh_from_db()
+    context = {**_singer_answer_context(room, actor), "message": message, "queued": made.entry_id is not None}
+    return render(request, "queue_app/partials/_requested.html", context, status=201)
+
+
+def _singer_answer_context(room: Room, actor: access.Actor, **extra) -> dict:
+    """What an answer to the singer redraws besides its message: "My requests", "My
+    songs" and the queue (without the library search of the whole page)."""
+    state = selectors.room_state(room=room)
+    singer_id = actor.singer.pk
+    return {
+        "code": room.code, "version": state["version"], "queue": state["queue"],
+        "mine": fragments.my_entries(state["queue"], singer_id),
+        "singing_now": fragments.my_playing(state["player"], singer_id),
+        "requests": fragments.my_requests(state["requests"], singer_id),
+        **extra,
+    }
+
+
+def _request_id(value) -> int:
+    if not 0 < int(value) <= MAX_ID:
+        raise NotFound("There is no such request in this room.", extra={"request": value})
+    return int(value)
+
+
+@require_POST
+@singer_action
+def room_request_cancel(request, room, actor, request_id):
+    """The singer takes back a request the host has not answered: "My requests" again."""
+    error, status = "", 200
+    try:
+        song_requests.request_cancel(room=room, actor=actor, request_id=_request_id(request_id))
+    except ApplicationError as exc:
+        error, status = exc.message, exc.status_code
+    if not request.htmx:
+        (messages.error if error else messages.success)(request, error or "Request cancelled.")
+        return redirect("rooms:singer", code=room.code)
+    context = _singer_answer_context(room, actor, error=error)
+    return render(request, "queue_app/partials/_my_requests.html", context, status=status)
+
+
 # --- /rooms/<code>/host/: the host's console ---------------------------------------------------
 
 
@@ -352,6 +454,7 @@ def _host_context(request, room: Room, actor: access.Actor, **extra) -> dict:
         "queue": state["queue"], "player": state["player"], "actor": actor,
         "join_url": url, "qr_svg": _qr_svg(url),
         "settings_form": extra.pop("settings_form", None) or RoomSettingsForm(initial=state["room"]),
+        **fragments.host_requests_context(code=room.code, requests=state["requests"]),
         "ws_url": f"/ws/rooms/{room.code}/html/?view=host",
         **extra,
     }
@@ -471,6 +574,33 @@ def host_settings(request, room, actor):
         "settings_form": form if error else RoomSettingsForm(initial=payload),
     }
     return render(request, "queue_app/partials/_settings.html", context, status=status)
+
+
+REQUEST_DECIDED = {"approve": "Approved: it is queued for the singer and being prepared.", "deny": "Denied."}
+
+
+@require_POST
+@host_required
+def host_request_decide(request, room, actor, request_id):
+    """Approve (the video is imported and queued for the singer) or deny, with an optional
+    reason: answered with the Requests card (and the queue, which an approval changed)."""
+    action = request.POST.get("action", "")
+    error, status = "", 200
+    try:
+        song_requests.request_decide(room=room, actor=actor, request_id=_request_id(request_id), action=action,
+                                     reason=request.POST.get("reason", ""))
+    except ApplicationError as exc:
+        error, status = exc.message, exc.status_code
+    if not request.htmx:
+        (messages.error if error else messages.success)(request, error or REQUEST_DECIDED[action])
+        return redirect("rooms:host", code=room.code)
+    room.refresh_from_db()
+    state = selectors.room_state(room=room)
+    context = {
+        **fragments.host_requests_context(code=room.code, requests=state["requests"], error=error),
+        "version": state["version"], "queue": state["queue"], "redraw_queue": not error and action == "approve",
+    }
+    return render(request, "queue_app/partials/_host_requests_answer.html", context, status=status)
 
 
 # --- the TV ----------------------------------------------------------------------------------

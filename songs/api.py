@@ -105,6 +105,7 @@ class SongImportApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={202: _ImportOutput, 200: _ImportOutput})
     def post(self, request):
+        imports.IMPORTS.hit_or_refuse(request.user.pk)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         return _import_response(imports.song_import_url(url=data.validated_data["url"], user=request.user))
@@ -134,6 +135,7 @@ class SongUploadApi(APIView):
                 f"The upload is {length / 1024 / 1024:.0f} MB; the limit is {settings.UPLOAD_MAX_MB} MB.",
                 status_code=413,
             )
+        imports.IMPORTS.hit_or_refuse(request.user.pk)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         result = imports.song_import_upload(
@@ -172,7 +174,9 @@ class SongListApi(generics.ListAPIView):
 
 
 class SongDetailApi(APIView):
-    """One song: read it, edit it (edited fields are locked against enrichment), or delete it (?hard=true)."""
+    """One song: read it, edit it (edited fields are locked against enrichment), or delete it: hidden
+    (restorable), or with ?hard=true gone for good with its jobs and files, out of every queue; the
+    histories keep what was sung, by name."""
 
     @extend_schema_serializer(component_name="SongUpdateInput")
     class UpdateSerializer(serializers.Serializer):

@@ -15,6 +15,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 
 from common.errors import ApplicationError, Conflict
+from common.throttle import Throttle
 from jobs import services as job_services
 from jobs.models import Job
 from songs import selectors, services
@@ -23,6 +24,11 @@ from songs.errors import AdapterError
 from songs.models import Song
 from songs.pipeline import plan
 from songs.sources import ytdlp
+
+# Imports a user may start (links and uploads, from the Library page or the API), per
+# THROTTLE_IMPORTS; counted by those views, not here (a host approving guests' requests,
+# a command importing a folder are not throttled).
+IMPORTS = Throttle("imports", setting="THROTTLE_IMPORTS", message="Too many songs added in a short time.")
 
 
 def _job_for(song: Song, *, user) -> Job:
@@ -55,8 +61,13 @@ def _source_of(url: str) -> tuple[str, str, str]:
     return Song.Source.URL, canonical, canonical
 
 
-def song_import_url(*, url: str, user=None) -> ImportResult:
-    """Add the song behind a link, or return the live song that already has it."""
+def song_import_url(
+    *, url: str, user=None, title: str = "", artist: str = "", duration: float | None = None
+) -> ImportResult:
+    """Add the song behind a link, or return the live song that already has it.
+
+    `title`, `artist` and `duration` are what the source said in a search (a guest's
+    request): shown, and counted in waiting times, until the download knows better."""
     source, source_id, canonical = _source_of(url.strip())
     existing = selectors.live_song_with_source(source=source, source_id=source_id)
     if existing:
@@ -64,7 +75,8 @@ def song_import_url(*, url: str, user=None) -> ImportResult:
     try:
         with transaction.atomic():
             song = Song.objects.create(
-                source=source, source_id=source_id, source_url=canonical, title="", added_by=user
+                source=source, source_id=source_id, source_url=canonical, added_by=user,
+                title=title[:300], artist=artist[:300], duration=duration,
             )
             job = _job_for(song, user=user)
             services.song_announce(song)

@@ -10,6 +10,7 @@ an <audio> element, which shows nothing of an error body anyway.
 
 import logging
 
+from django.conf import settings
 from django.http import HttpResponseForbidden, HttpResponseNotFound
 from django.views.decorators.http import require_safe
 
@@ -19,8 +20,13 @@ from songs.models import Song
 logger = logging.getLogger(__name__)
 
 
+# Pictures that the party pages show beside a song; every other kind is the song's audio
+# (the original, its transcodes, the vocal and instrumental stems).
+PICTURE_KINDS = ("cover", "cover_thumb")
+
+
 def can_read_song_files(user, song: Song) -> bool:
-    """Who may play or download the files of `song`.
+    """Who may see that `song` has files at all.
 
     Signed-in users may read any live song; a soft-deleted song is hidden from
     everyone but staff, who may want to listen before restoring it.
@@ -28,6 +34,16 @@ def can_read_song_files(user, song: Song) -> bool:
     if not user.is_authenticated:
         return False
     return user.is_staff or not song.is_deleted
+
+
+def can_read_audio(user) -> bool:
+    """Who may play or download a song's audio: the original and the stems are the
+    library's whole worth, and anyone can make an account. SONG_AUDIO_ACCESS says:
+    "hosts" (the default) for staff and hosts, who run the library and the TVs that
+    play it; "accounts" for every signed-in account."""
+    if settings.SONG_AUDIO_ACCESS == "accounts":
+        return user.is_authenticated
+    return user.is_authenticated and (user.is_staff or bool(getattr(user, "can_host", False)))
 
 
 def _not_found():
@@ -44,8 +60,13 @@ def song_file(request, song_id, name: str):
             return HttpResponseForbidden("Sign in to play songs.\n", content_type="text/plain; charset=utf-8")
         # A singer asking for a soft-deleted song gets what a missing one gets.
         return _not_found()
-    if name not in song.files.values():
+    kind = next((kind for kind, file_name in song.files.items() if file_name == name), None)
+    if kind is None:
         return _not_found()
+    if kind not in PICTURE_KINDS and not can_read_audio(request.user):
+        return HttpResponseForbidden(
+            "Only the hosts can play or download the songs' audio.\n", content_type="text/plain; charset=utf-8"
+        )
     folder = song.folder.resolve()
     path = (folder / name).resolve()
     if not path.is_relative_to(folder) or path == folder:

@@ -203,7 +203,31 @@ def youtube_search(*, query: str, limit: int = 5) -> list[dict]:
             ) from None
         results = [dataclasses.asdict(result) for result in found]
         cache.set(key, results, settings.YOUTUBE_SEARCH_CACHE_SECONDS)
+        # Each result by its id too: a singer who requests one is not made to wait for
+        # YouTube again (youtube_video).
+        cache.set_many({_video_key(r["id"]): r for r in results}, settings.YOUTUBE_VIDEO_CACHE_SECONDS)
     return results
+
+
+def _video_key(video_id: str) -> str:
+    return f"youtube-video:{video_id}"
+
+
+def youtube_video(*, video_id: str) -> dict:
+    """What YouTube says of one video (id, title, duration, channel, url, thumbnail): from a
+    recent search, or asked. ApplicationError: 400 when YouTube says it is unavailable
+    (with the reason), 503 when YouTube cannot be reached."""
+    key = _video_key(video_id)
+    info = cache.get(key)
+    if info is None:
+        try:
+            info = dataclasses.asdict(ytdlp.video_info(video_id))
+        except AdapterError as exc:
+            raise ApplicationError(
+                exc.message, extra={"code": exc.code, "video": video_id}, status_code=503 if exc.transient else 400
+            ) from None
+        cache.set(key, info, settings.YOUTUBE_VIDEO_CACHE_SECONDS)
+    return info
 
 
 # Thumbnails are shown only from YouTube's own image hosts (the page links to nothing else).

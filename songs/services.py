@@ -242,7 +242,8 @@ def song_restore(*, song: Song) -> Song:
 
 
 def song_hard_delete(*, song: Song) -> None:
-    """Remove the song, its jobs, queue entries and files for good."""
+    """Remove the song, its jobs and files for good. The queues it waits in lose it (the
+    rooms are told through song_changed); what was sung stays in the histories, by name."""
     if song.jobs.filter(status=Job.Status.RUNNING).exists():
         raise Conflict("A job is working on this song; cancel it first.", extra={"song": str(song.pk)})
     folder = song.folder

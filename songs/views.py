@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from common.decorators import staff_required
 from common.errors import ApplicationError
+from common.throttle import with_retry_after
 from songs import imports, selectors, services
 from songs.models import Song
 from songs.pipeline.plan import DEFAULT_REPROCESS_STAGE, stage_names
@@ -126,9 +127,10 @@ def song_add(request):
     if not url:
         return _add_refused(request, "Paste a link to a song first.", 400, form="link")
     try:
+        imports.IMPORTS.hit_or_refuse(request.user.pk)
         result = imports.song_import_url(url=url, user=request.user)
     except ApplicationError as exc:
-        return _add_refused(request, exc.message, exc.status_code, form="link")
+        return with_retry_after(_add_refused(request, exc.message, exc.status_code, form="link"), exc)
     return _added(request, result, form="link")
 
 
@@ -139,12 +141,13 @@ def song_upload(request):
     if uploaded is None:
         return _add_refused(request, "Choose an audio file to upload.", 400, form="upload")
     try:
+        imports.IMPORTS.hit_or_refuse(request.user.pk)
         result = imports.song_import_upload(
             uploaded=uploaded, user=request.user,
             title=request.POST.get("title", "").strip(), artist=request.POST.get("artist", "").strip(),
         )
     except ApplicationError as exc:
-        return _add_refused(request, exc.message, exc.status_code, form="upload")
+        return with_retry_after(_add_refused(request, exc.message, exc.status_code, form="upload"), exc)
     return _added(request, result, form="upload")
 
 

@@ -1,30 +1,45 @@
-"""Fixtures shared by the whole suite.
+"""Fixtures shared by the whole suite (helpers that are not fixtures are in helpers.py).
 
 The slow ones start real things: the site itself (`manage.py serve` as a
 subprocess: uvicorn plus real qclusters, against the test database), a local
 "internet" serving recorded responses, and Chromium driven by Playwright.
+
+Personas, one meaning each: Alice (`staff_user`) is staff, Bob (`singer_user`) sings
+with an account, Carol (`carol`) is a host who opens rooms and is not staff;
+`staff_client`, `staff_api` and `singer_api` are clients signed in as them. A module's
+own `host` is a room's host, never staff.
 """
 
+import asyncio
 import os
-import signal
-import subprocess
-import sys
-import time
-from dataclasses import dataclass
+import uuid
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-import requests
+import redis
+from asgiref.sync import async_to_sync
+from channels.layers import channel_layers, get_channel_layer
 from django.conf import settings
-from django.db import connection
 from django.test import Client
 from hypothesis import settings as settings_profiles
+from playwright.sync_api import sync_playwright
+from rest_framework.test import APIClient
 
-from common.procs import free_port
+from common import events
+from jobs import services as job_services
+from songs.pipeline.runner import run_job
+from tests.demucs_model import SMALL_NAME, build_small_htdemucs
+from tests.factories import UserFactory
+from tests.helpers import (
+    forget,
+    make_audio,
+    point_providers_at,
+    serve_coverart,
+    serve_lrclib,
+    serve_musicbrainz,
+    start_site,
+)
 from tests.internet import LocalInternet
-
-BASE_DIR = Path(__file__).resolve().parent.parent
 
 # CI runs the property tests on fixed examples (derandomized, no example
 # database): a failure there is reproducible, and never a matter of luck.
@@ -34,99 +49,7 @@ if os.environ.get("CI"):
     settings_profiles.load_profile("ci")
 CHROMIUM = "/usr/bin/chromium"
 # Fixtures that run the site as a subprocess, which reads the real settings.
-LIVE_FIXTURES = {"live_site", "live_site_server", "crash_site"}
-
-
-def database_url() -> str:
-    """The test database, as a URL a subprocess of the site can use."""
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{db['NAME']}"
-    credentials = quote(db["USER"] or "")
-    if db.get("PASSWORD"):
-        credentials += ":" + quote(db["PASSWORD"])
-    return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-@dataclass
-class LiveSite:
-    process: subprocess.Popen
-    port: int
-    log_path: Path
-    clusters: tuple[str, ...] = ("encore", "separation")
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
-
-    def log(self, lines: int = 60) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-    def wait_healthy(self, timeout: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout
-        last = None
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the site exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                last = requests.get(f"{self.url}/healthz", timeout=5)
-                # Healthy for this site: clusters it does not run may be absent.
-                failing = [
-                    part for part in last.json().get("failing", [])
-                    if not (part.startswith("cluster:") and part.split(":", 1)[1] not in self.clusters)
-                ]
-                if not failing:
-                    return
-            except requests.RequestException as exc:
-                last = exc
-            time.sleep(0.3)
-        raise RuntimeError(f"the site was not healthy after {timeout} s (last: {getattr(last, 'text', last)}):\n{self.log()}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-
-
-def start_site(*, extra_env: dict | None = None, clusters: str | None = None, port: int | None = None) -> LiveSite:
-    """The site as a subprocess, healthy. `port`: a given one (a site started again where
-    clients knew it, after `stop()`); a free one otherwise."""
-    port = port or free_port()
-    log_path = Path(settings.DATA_DIR) / f"site-{port}.log"
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "DATA_DIR": str(settings.DATA_DIR),
-        # The site's workers beat once as they start (its readiness check needs
-        # that), then rarely: the heartbeat table belongs to the unit tests
-        # sharing this database, which assert on exactly what is in it.
-        "WORKER_HEARTBEAT_INTERVAL": "3600",
-        "WORKER_HEARTBEAT_STALE_AFTER": "7200",
-        **(extra_env or {}),
-    }
-    argv = [sys.executable, str(BASE_DIR / "manage.py"), "serve", "--host", "127.0.0.1", "--port", str(port)]
-    if clusters is not None:
-        argv += ["--clusters", clusters]
-    with log_path.open("ab") as log:  # appended: a site started again on its port keeps the first log
-        process = subprocess.Popen(
-            argv, cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, process_group=0
-        )
-    names = tuple(clusters.split(",")) if clusters is not None else ("encore", "separation")
-    site = LiveSite(process=process, port=port, log_path=log_path, clusters=names)
-    try:
-        site.wait_healthy()
-    except Exception:
-        site.stop()
-        raise
-    return site
+LIVE_FIXTURES = {"live_site", "live_site_server", "crash_site", "own_site"}
 
 
 class InProcessBroker:
@@ -147,8 +70,6 @@ class InProcessBroker:
         return f"task-{len(self.tasks)}"
 
     def run(self, job, *, limit: int = 20):
-        from songs.pipeline.runner import run_job
-
         job_id = str(getattr(job, "pk", job))
         for _ in range(limit):
             mine = [task for task in self.tasks if task[0] == settings.JOBS_TASK and task[1][0] == job_id]
@@ -166,8 +87,6 @@ class InProcessBroker:
 def broker(request, monkeypatch):
     if LIVE_FIXTURES.intersection(request.fixturenames):
         return None
-    from jobs import services as job_services
-
     stand_in = InProcessBroker()
     monkeypatch.setattr(job_services, "async_task", stand_in.record)
     return stand_in
@@ -186,8 +105,6 @@ def demucs_test_model():
     The plugin points DEMUCS_MODEL / DEMUCS_MODEL_DIR at it for this process and
     every site subprocess; it is built once per run (about a second).
     """
-    from tests.demucs_model import SMALL_NAME, build_small_htdemucs
-
     folder = Path(os.environ["DEMUCS_MODEL_DIR"])
     if not (folder / f"{SMALL_NAME}.yaml").exists():
         build_small_htdemucs(folder)
@@ -200,6 +117,13 @@ def fast_password_hashing(request, settings):
     # site (a subprocess with the real settings) must be able to check them.
     if not LIVE_FIXTURES.intersection(request.fixturenames):
         settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def own_throttle_counts(settings):
+    """Each test counts its own attempts (common/throttle.py): the counts live in Redis,
+    and every test client comes from 127.0.0.1. (A live site keeps the real keys.)"""
+    settings.THROTTLE_KEY_PREFIX = f"throttle-test-{uuid.uuid4().hex}"
 
 
 @pytest.fixture(autouse=True)
@@ -229,47 +153,6 @@ def live_site(live_site_server, transactional_db):
     return live_site_server
 
 
-def session_cookies(user) -> dict[str, str]:
-    """Cookies that sign `user` in to a live site sharing our database and DATA_DIR."""
-    client = Client()
-    client.force_login(user)
-    return {settings.SESSION_COOKIE_NAME: client.cookies[settings.SESSION_COOKIE_NAME].value}
-
-
-@pytest.fixture
-def staff_user(django_user_model):
-    return django_user_model.objects.create_user(
-        username="alice", password="a-long-party-password", is_staff=True, display_name="Alice"
-    )
-
-
-@pytest.fixture
-def singer_user(django_user_model):
-    return django_user_model.objects.create_user(username="bob", password="bobs-long-password", display_name="Bob")
-
-
-def make_audio(seconds: float = 3.0, *, fmt: str = "mp3", frequency: int = 440) -> bytes:
-    """Real audio made by the real ffmpeg (a sine tone); `m4a` is AAC as the pipeline's browser files."""
-    import tempfile
-
-    from songs.audio.ffmpeg import ffmpeg_exe
-
-    codec = {
-        "mp3": ["-c:a", "libmp3lame"], "wav": ["-c:a", "pcm_s16le"], "ogg": ["-c:a", "libvorbis"],
-        "m4a": ["-c:a", "aac", "-b:a", "96k", "-movflags", "+faststart"],
-    }[fmt]
-    source = [ffmpeg_exe(), "-nostdin", "-v", "error", "-f", "lavfi", "-i", f"sine=frequency={frequency}:duration={seconds}",
-              "-ac", "2", *codec]
-    if fmt == "m4a":
-        # MP4 writes its index after the audio: it needs a file it can seek in, not a pipe.
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / "audio.m4a"
-            subprocess.run([*source, str(path)], check=True, capture_output=True)
-            return path.read_bytes()
-    done = subprocess.run([*source, "-f", fmt, "-"], check=True, capture_output=True)
-    return done.stdout
-
-
 @pytest.fixture(scope="session")
 def song_mp3() -> bytes:
     return make_audio(3.0)
@@ -279,9 +162,6 @@ class EventRecorder:
     """Listens on channel-layer groups, like a consumer would, and keeps what arrives."""
 
     def __init__(self, groups):
-        from asgiref.sync import async_to_sync
-        from channels.layers import get_channel_layer
-
         self._sync = async_to_sync
         self.layer = get_channel_layer()
         self.groups = list(groups)
@@ -290,10 +170,6 @@ class EventRecorder:
             async_to_sync(self.layer.group_add)(group, self.channel)
 
     def drain(self, timeout: float = 0.3) -> list[dict]:
-        import asyncio
-
-        from common import events
-
         # Events leave on a background thread: what was published is sent first.
         assert events.flush(), "the events were not sent within 5 s"
 
@@ -324,8 +200,6 @@ def fresh_channel_layer():
     lock bound to a loop that the next test's asyncio.run() is not. One server
     process runs one loop, so this is the tests' problem only.
     """
-    from channels.layers import channel_layers
-
     channel_layers.backends.clear()
     yield
     channel_layers.backends.clear()
@@ -353,25 +227,13 @@ def internet():
 
 
 @pytest.fixture
-def host(staff_user) -> Client:
-    """A browser-like client signed in as staff (Alice), for the pages."""
-    client = Client()
-    client.force_login(staff_user)
-    return client
-
-
-@pytest.fixture
 def key() -> str:
     """A Redis key prefix of this test's own."""
-    import uuid
-
     return f"test-providers:{uuid.uuid4().hex}"
 
 
 @pytest.fixture
 def redis_client(key: str):
-    import redis
-
     client = redis.Redis.from_url(os.environ["REDIS_URL"])
     yield client
     # Only this test's keys: another pytest run may share the database right now.
@@ -380,24 +242,70 @@ def redis_client(key: str):
     client.close()
 
 
-@pytest.fixture
-def api(staff_user):
-    """An API client signed in as staff (Alice)."""
-    from rest_framework.test import APIClient
+# --- personas -------------------------------------------------------------------
 
+
+@pytest.fixture
+def staff_user(db):
+    """Alice: staff (the whole site and the admin); signs in with a password."""
+    return UserFactory(username="alice", password="a-long-party-password", staff=True, display_name="Alice")
+
+
+@pytest.fixture
+def singer_user(db):
+    """Bob: a singer with an account, neither staff nor a host; signs in with a password."""
+    return UserFactory(username="bob", password="bobs-long-password", display_name="Bob")
+
+
+@pytest.fixture
+def carol(db):
+    """Carol: a host (opens rooms and runs her own), not staff."""
+    return UserFactory(username="carol", display_name="Carol", host=True)
+
+
+@pytest.fixture
+def staff_client(staff_user) -> Client:
+    """A browser-like client signed in as Alice (staff), for the pages."""
+    client = Client()
+    client.force_login(staff_user)
+    return client
+
+
+@pytest.fixture
+def staff_api(staff_user) -> APIClient:
+    """An API client signed in as Alice (staff)."""
     client = APIClient()
     client.force_authenticate(staff_user)
     return client
 
 
 @pytest.fixture
-def singer_api(singer_user):
-    """An API client signed in as a singer who is not staff (Bob)."""
-    from rest_framework.test import APIClient
-
+def singer_api(singer_user) -> APIClient:
+    """An API client signed in as Bob (a singer, not staff)."""
     client = APIClient()
     client.force_authenticate(singer_user)
     return client
+
+
+# --- the recorded providers --------------------------------------------------------
+
+
+@pytest.fixture
+def providers(settings, internet):
+    """Every provider (MusicBrainz, Cover Art Archive, LRCLIB) at the local internet,
+    which answers nothing yet: the test serves what it needs (helpers.serve_*)."""
+    prefix = point_providers_at(settings, internet)
+    yield internet
+    forget(prefix)
+
+
+@pytest.fixture
+def recorded_providers(providers):
+    """The providers, answering for Dancing Queen (ABBA) as they did when recorded."""
+    serve_musicbrainz(providers)
+    serve_coverart(providers)
+    serve_lrclib(providers)
+    return providers
 
 
 # --- browser ------------------------------------------------------------------
@@ -411,8 +319,6 @@ def browser():
     this thread until it stops, and every later asyncio.run / async_to_sync in
     the session would then fail.
     """
-    from playwright.sync_api import sync_playwright
-
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: `apt-get install -y chromium` (.ci/run does it)")
     # Meanwhile the test's own ORM calls are still plain synchronous code, so
@@ -432,7 +338,10 @@ def browser():
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context()
+    # Playwright's wait_for_function builds its predicate with eval, which the site's
+    # Content-Security-Policy forbids: the browser tests look past the policy, and
+    # tests/e2e/test_csp_browser.py drives the pages under it.
+    context = browser.new_context(bypass_csp=True)
     page = context.new_page()
     page.set_default_timeout(15_000)
     yield page

@@ -7,11 +7,15 @@ as `make run` does.
 """
 
 import os
+import secrets
 import shutil
 import tempfile
 from pathlib import Path
 
 import pytest
+
+# Safe this early: it reads no settings (it only knows how to start a redis-server).
+from karaoke_site import embedded
 
 _state: dict = {}
 
@@ -24,9 +28,10 @@ def pytest_load_initial_conftests(early_config, parser, args):
     # The small real Demucs model conftest builds there (never a download).
     os.environ["DEMUCS_MODEL_DIR"] = str(data_dir / "models")
     os.environ["DEMUCS_MODEL"] = "tiny_htdemucs"
+    # DEBUG is off by default, and then the site invents no key on an external database
+    # (CI's PostgreSQL): the run's processes (this one, the live sites) share this one.
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
     if not os.environ.get("REDIS_URL"):
-        from karaoke_site import embedded
-
         server = embedded.start(data_dir)
         os.environ["REDIS_URL"] = server.url
         _state["redis"] = server

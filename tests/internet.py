@@ -59,6 +59,7 @@ class LocalInternet:
         self.tls = tls
         self.routes: dict[str, Route] = {}
         self.requests: list[SeenRequest] = []
+        self.sent: dict[str, int] = {}  # body bytes written per path (what a client stopping early saves)
         self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -101,6 +102,9 @@ class LocalInternet:
     @property
     def host(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    def bytes_sent(self, path: str) -> int:
+        return self.sent.get(path, 0)
 
     def url(self, path: str) -> str:
         return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}{path}"
@@ -226,6 +230,8 @@ def _make_handler(net: LocalInternet) -> type[BaseHTTPRequestHandler]:
                     self.close_connection = True
                     return
                 chunk = body[start : start + route.chunk_size]
+                path = self.path.split("?", 1)[0]
+                net.sent[path] = net.sent.get(path, 0) + len(chunk)
                 if route.framing == "chunked":
                     self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
                 else:

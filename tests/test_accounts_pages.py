@@ -2,7 +2,7 @@
 songs following them into their new account.
 
 Personas: Alice (staff, conftest), Bob (a singer with an account, conftest), Carol (a host
-who runs the rooms), and Gus, who joins from his phone as a guest and signs up later.
+who runs the rooms, conftest), and Gus, who joins from his phone as a guest and signs up later.
 """
 
 import re
@@ -11,10 +11,12 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
+from accounts import services as account_services
+from common.errors import Conflict
 from queue_app import selectors, services
 from queue_app.access import SESSION_KEY, actor_for
 from queue_app.models import QueueEntry, Room, Singer
-from songs.models import Song
+from tests.factories import RoomFactory, SongFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -23,22 +25,13 @@ GOOD_PASSWORD = "correct-horse-battery-staple"
 
 
 @pytest.fixture
-def carol(django_user_model):
-    return django_user_model.objects.create_user(username="carol", password="x" * 12, display_name="Carol", is_host=True)
-
-
-@pytest.fixture
 def room(carol) -> Room:
-    return services.room_create(owner=carol, name="Friday", max_waiting_per_singer=None)
+    return RoomFactory(owner=carol, name="Friday", max_waiting_per_singer=None)
 
 
 @pytest.fixture
 def other_room(carol) -> Room:
-    return services.room_create(owner=carol, name="Saturday", max_waiting_per_singer=None)
-
-
-def song(title: str, artist: str = "") -> Song:
-    return Song.objects.create(title=title, artist=artist, source=Song.Source.UPLOAD, status=Song.Status.READY, duration=180)
+    return RoomFactory(owner=carol, name="Saturday", max_waiting_per_singer=None)
 
 
 def join(client: Client, room: Room, name: str = "Gus") -> dict:
@@ -48,7 +41,7 @@ def join(client: Client, room: Room, name: str = "Gus") -> dict:
 
 
 def queue(client: Client, room: Room, title: str) -> dict:
-    response = client.post(f"/api/rooms/{room.code}/queue", {"song": str(song(title).pk)}, content_type="application/json")
+    response = client.post(f"/api/rooms/{room.code}/queue", {"song": str(SongFactory(title=title, ready=True).pk)}, content_type="application/json")
     assert response.status_code == 201, response.content
     return response.json()
 
@@ -186,12 +179,12 @@ def test_it_lists_the_songs_you_have_sung_across_rooms_newest_first(singer_user,
     bob_there = services.singer_join(room=other_room, user=singer_user)[0]
     someone = services.singer_join(room=room, display_name="Someone")[0]
     for singer, title in ((bob_here, "Take On Me"), (someone, "Not Bob's"), (bob_here, "Waterloo")):
-        services.queue_add(room=room, actor=actor_for(room, token=singer.token), song=song(title))
+        services.queue_add(room=room, actor=actor_for(room, token=singer.token), song=SongFactory(title=title, ready=True))
     sing(room, times=4)  # Take On Me, Not Bob's, Waterloo: all sung, nothing plays after
-    services.queue_add(room=other_room, actor=actor_for(other_room, token=bob_there.token), song=song("Dancing Queen", "ABBA"))
+    services.queue_add(room=other_room, actor=actor_for(other_room, token=bob_there.token), song=SongFactory(title="Dancing Queen", artist="ABBA", ready=True))
     sing(other_room, times=2)
-    services.queue_add(room=other_room, actor=actor_for(other_room, token=bob_there.token), song=song("Still waiting"))
-    skipped = services.queue_add(room=room, actor=actor_for(room, token=bob_here.token), song=song("Skipped one"))
+    services.queue_add(room=other_room, actor=actor_for(other_room, token=bob_there.token), song=SongFactory(title="Still waiting", ready=True))
+    skipped = services.queue_add(room=room, actor=actor_for(room, token=bob_here.token), song=SongFactory(title="Skipped one", ready=True))
     sing(room)  # starts it
     services.player_skip(room=room, actor=actor_for(room, user=room.owner))
     assert QueueEntry.objects.get(pk=skipped.pk).status == QueueEntry.Status.SKIPPED
@@ -259,7 +252,7 @@ def test_signing_in_claims_the_guest_singers_of_rooms_where_the_user_has_none(si
 
 def test_signing_in_leaves_the_guest_singer_where_the_user_already_sings(singer_user, room):
     own = services.singer_join(room=room, user=singer_user)[0]
-    services.queue_add(room=room, actor=actor_for(room, user=singer_user), song=song("Bob's own"))
+    services.queue_add(room=room, actor=actor_for(room, user=singer_user), song=SongFactory(title="Bob's own", ready=True))
     phone = Client()
     guest = join(phone, room, "Bobby")
     queue(phone, room, "Bobby's")
@@ -295,9 +288,6 @@ def test_the_claim_takes_one_singer_per_room_and_only_guests(singer_user, django
 
 
 def test_two_sign_ups_racing_for_one_username_get_a_message_not_a_500(monkeypatch):
-    from accounts import services as account_services
-    from common.errors import Conflict
-
     account_services.user_sign_up(username="gus", password=GOOD_PASSWORD)
     with pytest.raises(Conflict):
         account_services.user_sign_up(username="gus", password=GOOD_PASSWORD)

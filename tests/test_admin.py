@@ -4,6 +4,7 @@ import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.messages import get_messages
 
+from common.errors import Conflict
 from jobs.models import Job, JobLog
 from songs import imports
 from songs import services as song_services
@@ -156,7 +157,6 @@ def test_it_refuses_to_delete_a_song_while_its_job_runs(admin_client):
 
 def test_it_reports_a_refused_hard_delete_as_a_message(admin_client, monkeypatch):
     song = ready_song()
-    from common.errors import Conflict
 
     def refuse(*, song):
         raise Conflict("A job is working on this song; cancel it first.")

@@ -9,21 +9,11 @@ from django.core.management import CommandError, call_command
 from jobs import services as job_services
 from songs import imports
 from songs.models import Song
-from tests.test_enrichment import STUDIO, forget, point_providers_at, serve_coverart, serve_lrclib, serve_musicbrainz
+from tests.helpers import STUDIO, forget, point_providers_at
 
 pytestmark = pytest.mark.django_db
 
 S = Song.LookupStatus
-
-
-@pytest.fixture
-def providers(settings, internet):
-    prefix = point_providers_at(settings, internet)
-    serve_musicbrainz(internet)
-    serve_coverart(internet)
-    serve_lrclib(internet)
-    yield internet
-    forget(prefix)
 
 
 def make_song(title="Dancing Queen", **fields) -> Song:
@@ -39,7 +29,7 @@ def enrich(*args) -> str:
     return out.getvalue()
 
 
-def test_missing_looks_up_pending_and_failed_songs_only(providers, monkeypatch):
+def test_missing_looks_up_pending_and_failed_songs_only(recorded_providers, monkeypatch):
     monkeypatch.setattr(job_services, "async_task", lambda *args, **kwargs: "task")
     pending = make_song()
     failed_lyrics = make_song(metadata_status=S.FOUND, lyrics_status=S.FAILED, recording_mbid=STUDIO)
@@ -57,10 +47,10 @@ def test_missing_looks_up_pending_and_failed_songs_only(providers, monkeypatch):
     assert failed_lyrics.metadata_checked_at is None  # its metadata was not looked up again
     assert (done.metadata_status, busy.metadata_status) == (S.NOT_FOUND, S.PENDING)
     assert "2 songs looked up. metadata: 1 found; lyrics: 2 found." in output
-    assert len(providers.requests_to("/ws/2/recording/")) == 1
+    assert len(recorded_providers.requests_to("/ws/2/recording/")) == 1
 
 
-def test_song_redoes_one_song_even_when_found(providers):
+def test_song_redoes_one_song_even_when_found(recorded_providers):
     song = make_song(metadata_status=S.NOT_FOUND, lyrics_status=S.NOT_FOUND)
     output = enrich("--song", str(song.pk))
     song.refresh_from_db()
@@ -68,7 +58,7 @@ def test_song_redoes_one_song_even_when_found(providers):
     assert "1 song looked up." in output and "Matched “ABBA – Dancing Queen”" in output
 
 
-def test_nothing_missing_says_so(providers):
+def test_nothing_missing_says_so(recorded_providers):
     make_song(metadata_status=S.FOUND, lyrics_status=S.FOUND)
     assert enrich("--missing").strip() == "Nothing to look up."
 

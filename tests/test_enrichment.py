@@ -24,71 +24,23 @@ from songs import services as song_services
 from songs.audio.ffmpeg import ffmpeg_exe
 from songs.models import Song
 from songs.pipeline import metadata
-from tests.conftest import make_audio
+from tests.helpers import (
+    ARRIVAL,
+    JPEG,
+    JSON,
+    PNG,
+    RECORDED,
+    SEARCH,
+    STUDIO,
+    make_audio,
+    serve_coverart,
+    serve_lrclib,
+    serve_musicbrainz,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-RECORDED = Path(__file__).parent / "recorded"
-SEARCH = "/ws/2/recording/"
-XML = {"Content-Type": "application/xml; charset=UTF-8"}
-JSON = {"Content-Type": "application/json"}
-
-STUDIO = "8a1e3ec3-93d4-4b54-a2c0-ecfc1e1b2d83"
-ARRIVAL = "0b0b1cc5-2a1a-4d0e-8c6b-3a4f0d5e7a90"
-JPEG = (RECORDED / "coverart" / "front.jpg").read_bytes()
-PNG = (RECORDED / "coverart" / "front-250.png").read_bytes()
 S = Song.LookupStatus
-
-
-def point_providers_at(settings, internet, **overrides) -> str:
-    """Every provider at the local server, keys of this test only; returns the key prefix."""
-    prefix = f"test-providers:{uuid.uuid4().hex}"
-    settings.MUSICBRAINZ_HOST = f"127.0.0.1:{internet.port}"
-    settings.MUSICBRAINZ_HTTPS = False
-    settings.MUSICBRAINZ_MIN_INTERVAL = 0.01  # the 1/s spacing has its own test below
-    settings.COVERART_URL = internet.url("")
-    settings.LRCLIB_URL = internet.url("")
-    settings.CONTACT_EMAIL = "host@example.org"
-    settings.PROVIDER_USER_AGENT_CONTACT = "host@example.org"
-    settings.PROVIDER_USER_AGENT = "Encore/1.0 ( host@example.org )"
-    settings.PROVIDER_TIMEOUT = 3.0
-    settings.PROVIDER_BREAKER_FAILURES = 2
-    settings.PROVIDER_KEY_PREFIX = prefix
-    for name, value in overrides.items():
-        setattr(settings, name, value)
-    return prefix
-
-
-def forget(prefix: str) -> None:
-    client = metadata.redis_client()
-    for name in client.scan_iter(match=f"*{prefix}*"):
-        client.delete(name)
-
-
-@pytest.fixture
-def providers(settings, internet):
-    prefix = point_providers_at(settings, internet)
-    yield internet
-    forget(prefix)
-
-
-def serve_musicbrainz(internet, name="recording-dancing-queen.xml", status=200, **options):
-    internet.add_route(SEARCH, status, (RECORDED / "musicbrainz" / name).read_bytes(), XML, **options)
-
-
-def serve_coverart(internet, *, thumbnails=True):
-    listing = (RECORDED / "coverart" / "release-arrival.json").read_text()
-    internet.add_route(f"/release/{ARRIVAL}", 200, listing.replace("http://coverartarchive.org", internet.url("")), JSON)
-    internet.add_file(f"/release/{ARRIVAL}/5769425243.jpg", JPEG, "image/jpeg")
-    if thumbnails:
-        internet.add_file(f"/release/{ARRIVAL}/5769425243-250.jpg", PNG, "image/png")
-
-
-def serve_lrclib(internet, get="get-dancing-queen.json", search="search-dancing-queen.json", **options):
-    if get:
-        internet.add_route("/api/get", 200, (RECORDED / "lrclib" / get).read_bytes(), JSON, **options)
-    if search:
-        internet.add_route("/api/search", 200, (RECORDED / "lrclib" / search).read_bytes(), JSON, **options)
 
 
 class Ctx:

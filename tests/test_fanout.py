@@ -10,8 +10,10 @@ import uuid
 
 import pytest
 from channels.layers import get_channel_layer
+from channels_redis.core import RedisChannelLayer
 
 from common import fanout
+from karaoke_site import embedded
 
 # A layer of each test's own: each runs its own event loop (see the fixture).
 pytestmark = pytest.mark.usefixtures("fresh_channel_layer")
@@ -130,10 +132,6 @@ def test_a_failing_handler_does_not_stop_the_others():
 
 
 def test_when_redis_goes_away_the_watchers_are_closed_so_they_reconnect(tmp_path):
-    from channels_redis.core import RedisChannelLayer
-
-    from karaoke_site import embedded
-
     server = embedded.start(tmp_path)
     group = f"test-fanout-{uuid.uuid4().hex[:8]}"
 

@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from channels.layers import channel_layers
 from django.utils import timezone
 
 from jobs import services
@@ -53,7 +54,6 @@ def test_it_names_an_unreachable_channel_layer(client, settings):
             "CONFIG": {"hosts": [{"address": "redis://127.0.0.1:1/0", "socket_timeout": 1}]},
         }
     }
-    from channels.layers import channel_layers
 
     channel_layers.backends.clear()
     try:

@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 
 from jobs.models import Job
 from songs.models import Song
-from tests.conftest import BASE_DIR, make_audio
+from tests.helpers import BASE_DIR, make_audio
 
 # Transactional: songs are enqueued when their transaction commits.
 pytestmark = pytest.mark.django_db(transaction=True)

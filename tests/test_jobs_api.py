@@ -14,29 +14,29 @@ def make_job(status="failed", **fields) -> Job:
     return Job.objects.create(song=song, status=status, stage="download", **fields)
 
 
-def test_jobs_are_listed_and_filtered(api):
+def test_jobs_are_listed_and_filtered(staff_api):
     make_job("failed", error_code="not_found", error_message="The server said 404.")
     make_job("completed")
-    assert api.get("/api/jobs/").json()["count"] == 2
-    failed = api.get("/api/jobs/?status=failed").json()["results"]
+    assert staff_api.get("/api/jobs/").json()["count"] == 2
+    failed = staff_api.get("/api/jobs/?status=failed").json()["results"]
     assert [(j["status"], j["error_code"]) for j in failed] == [("failed", "not_found")]
-    assert api.get("/api/jobs/?status=nope").status_code == 400
-    assert api.get("/api/jobs/?song=nope").status_code == 400
+    assert staff_api.get("/api/jobs/?status=nope").status_code == 400
+    assert staff_api.get("/api/jobs/?song=nope").status_code == 400
 
 
-def test_a_job_shows_its_log(api):
+def test_a_job_shows_its_log(staff_api):
     job = make_job()
     JobLog.objects.create(job=job, event="failed", stage="download", message="not_found: 404")
-    body = api.get(f"/api/jobs/{job.pk}").json()
+    body = staff_api.get(f"/api/jobs/{job.pk}").json()
     assert body["log"] == [{"at": body["log"][0]["at"], "event": "failed", "stage": "download", "message": "not_found: 404"}]
 
 
-def test_a_failed_job_is_retried_and_a_completed_one_is_refused(api):
+def test_a_failed_job_is_retried_and_a_completed_one_is_refused(staff_api):
     failed, completed = make_job("failed"), make_job("completed")
-    response = api.post(f"/api/jobs/{failed.pk}/retry")
+    response = staff_api.post(f"/api/jobs/{failed.pk}/retry")
     assert response.status_code == 202 and response.json()["status"] == "pending"
     assert response.json()["manual_retries"] == 1
-    refused = api.post(f"/api/jobs/{completed.pk}/retry")
+    refused = staff_api.post(f"/api/jobs/{completed.pk}/retry")
     assert refused.status_code == 409
     assert refused.json() == {
         "message": "Only a failed or cancelled job can be retried; this one is completed.",
@@ -44,23 +44,23 @@ def test_a_failed_job_is_retried_and_a_completed_one_is_refused(api):
     }
 
 
-def test_a_queued_job_is_cancelled_at_once(api):
+def test_a_queued_job_is_cancelled_at_once(staff_api):
     job = make_job("queued")
-    assert api.post(f"/api/jobs/{job.pk}/cancel").json()["status"] == "cancelled"
+    assert staff_api.post(f"/api/jobs/{job.pk}/cancel").json()["status"] == "cancelled"
     assert Song.objects.get(pk=job.song_id).status == "error"
 
 
-def test_a_running_job_is_asked_to_stop(api):
+def test_a_running_job_is_asked_to_stop(staff_api):
     job = make_job("running")
-    body = api.post(f"/api/jobs/{job.pk}/cancel").json()
+    body = staff_api.post(f"/api/jobs/{job.pk}/cancel").json()
     assert body["status"] == "running" and body["cancel_requested"] is True
 
 
-def test_statistics_count_statuses_and_time_stages(api):
+def test_statistics_count_statuses_and_time_stages(staff_api):
     for seconds in (1, 2, 3, 4, 100):
         make_job("completed", stage_seconds={"download": seconds, "transcode": 0.5})
     make_job("failed")
-    stats = api.get("/api/jobs/stats").json()
+    stats = staff_api.get("/api/jobs/stats").json()
     assert stats["by_status"]["completed"] == 5 and stats["by_status"]["failed"] == 1
     assert stats["success_rate"] == pytest.approx(5 / 6, abs=1e-3)
     assert stats["stages"]["download"] == {"count": 5, "mean_seconds": 22.0, "p95_seconds": 100.0}

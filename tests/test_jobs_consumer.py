@@ -1,22 +1,21 @@
 """/ws/jobs/: staff only; the first message is the whole current state."""
 
 import asyncio
+import uuid
 
 import pytest
+from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
-from karaoke_site.asgi import application
+from jobs import services as job_services
 from songs import imports
-from tests.conftest import session_cookies
+from tests.helpers import session_cookies, ws_communicator
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def communicator(cookies: dict[str, str] | None = None) -> WebsocketCommunicator:
-    headers = [(b"host", b"testserver"), (b"origin", b"http://testserver")]
-    if cookies:
-        headers.append((b"cookie", "; ".join(f"{k}={v}" for k, v in cookies.items()).encode()))
-    return WebsocketCommunicator(application, "/ws/jobs/", headers=headers)
+    return ws_communicator("/ws/jobs/", cookies)
 
 
 def test_an_anonymous_visitor_is_turned_away():
@@ -42,9 +41,7 @@ def test_a_singer_who_is_not_staff_is_turned_away(singer_user):
 
 
 def test_staff_get_the_workers_state_first(staff_user):
-    from jobs import services
-
-    services.worker_heartbeat_record(cluster="encore")
+    job_services.worker_heartbeat_record(cluster="encore")
     cookies = session_cookies(staff_user)
 
     async def scenario():
@@ -65,15 +62,10 @@ def test_staff_get_the_workers_state_first(staff_user):
 
 
 def job_communicator(job_id, cookies: dict[str, str] | None = None) -> WebsocketCommunicator:
-    headers = [(b"host", b"testserver"), (b"origin", b"http://testserver")]
-    if cookies:
-        headers.append((b"cookie", "; ".join(f"{k}={v}" for k, v in cookies.items()).encode()))
-    return WebsocketCommunicator(application, f"/ws/jobs/{job_id}/", headers=headers)
+    return ws_communicator(f"/ws/jobs/{job_id}/", cookies)
 
 
 def test_one_job_is_for_staff_and_an_unknown_one_is_4404(staff_user, singer_user):
-    import uuid
-
 
     job = imports.song_import_url(url="https://www.youtube.com/watch?v=aaaaaaaaaaa").job
     singer, staff = session_cookies(singer_user), session_cookies(staff_user)
@@ -90,10 +82,6 @@ def test_one_job_is_for_staff_and_an_unknown_one_is_4404(staff_user, singer_user
 
 
 def test_one_job_sends_its_state_first_then_only_its_own_events(staff_user):
-    from channels.db import database_sync_to_async
-
-    from jobs import services as job_services
-
     job = imports.song_import_url(url="https://www.youtube.com/watch?v=aaaaaaaaaaa").job
     other = imports.song_import_url(url="https://www.youtube.com/watch?v=bbbbbbbbbbb").job
     cookies = session_cookies(staff_user)

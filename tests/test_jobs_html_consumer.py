@@ -8,68 +8,24 @@ its out-of-band swap.
 import asyncio
 import re
 from datetime import timedelta
-from html.parser import HTMLParser
 from urllib.parse import quote
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.test import Client
 from django.utils import timezone
-from django.utils.crypto import get_random_string
 
 from jobs import events, services
 from jobs.models import Job
-from karaoke_site.asgi import application
 from songs import imports
-from tests.conftest import session_cookies
+from tests.helpers import page_cookies, roots, session_cookies, ws_communicator
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def page_cookies(user) -> dict[str, str]:
-    """What a browser that drew the Jobs page sends: its session and its CSRF cookie."""
-    return {**session_cookies(user), settings.CSRF_COOKIE_NAME: get_random_string(32)}
-
-
-def communicator(path: str, cookies: dict[str, str] | None = None) -> WebsocketCommunicator:
-    headers = [(b"host", b"testserver"), (b"origin", b"http://testserver")]
-    if cookies:
-        headers.append((b"cookie", "; ".join(f"{k}={v}" for k, v in cookies.items()).encode()))
-    return WebsocketCommunicator(application, path, headers=headers)
-
-
 def import_job(video_id: str) -> Job:
     return imports.song_import_url(url=f"https://www.youtube.com/watch?v={video_id}").job
-
-
-VOID = {"input", "br", "img", "meta", "link", "hr"}
-
-
-class _Roots(HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.depth, self.found = 0, []
-
-    def handle_starttag(self, tag, attrs):
-        if self.depth == 0:
-            attrs = dict(attrs)
-            self.found.append((tag, attrs.get("id"), attrs.get("hx-swap-oob")))
-        if tag not in VOID:
-            self.depth += 1
-
-    def handle_endtag(self, tag):
-        if tag not in VOID:
-            self.depth -= 1
-
-
-def roots(html: str) -> list[tuple[str, str | None, str | None]]:
-    """(tag, id, hx-swap-oob) of every top-level element of a pushed message: what the
-    htmx WebSocket extension swaps, each by its own hx-swap-oob."""
-    parser = _Roots()
-    parser.feed(html)
-    return parser.found
 
 
 def oob_of(html: str, element_id: str) -> str | None:
@@ -84,7 +40,7 @@ def test_it_turns_away_anyone_but_staff(who, singer_user):
     cookies = session_cookies(singer_user) if who == "singer" else None
 
     async def scenario():
-        ws = communicator("/ws/jobs/html/", cookies)
+        ws = ws_communicator("/ws/jobs/html/", cookies)
         connected, code = await ws.connect()
         await ws.disconnect()
         return connected, code
@@ -100,7 +56,7 @@ def test_it_sends_the_rows_of_the_active_jobs_first_oldest_first(staff_user):
     cookies = page_cookies(staff_user)
 
     async def scenario():
-        ws = communicator("/ws/jobs/html/", cookies)
+        ws = ws_communicator("/ws/jobs/html/", cookies)
         connected, _ = await ws.connect()
         assert connected
         state = await ws.receive_from(timeout=5)
@@ -126,7 +82,7 @@ def test_a_reconnect_also_gets_the_jobs_changed_since_the_page_was_drawn(staff_u
     cookies = page_cookies(staff_user)
 
     async def scenario():
-        ws = communicator(f"/ws/jobs/html/?since={quote(drawn.isoformat())}", cookies)
+        ws = ws_communicator(f"/ws/jobs/html/?since={quote(drawn.isoformat())}", cookies)
         await ws.connect()
         state = await ws.receive_from(timeout=5)
         await ws.disconnect()
@@ -143,7 +99,7 @@ def test_a_bad_since_is_ignored(staff_user, since):
     cookies = page_cookies(staff_user)
 
     async def scenario():
-        ws = communicator(f"/ws/jobs/html/?since={quote(since)}", cookies)
+        ws = ws_communicator(f"/ws/jobs/html/?since={quote(since)}", cookies)
         connected, _ = await ws.connect()
         state = await ws.receive_from(timeout=5)
         await ws.disconnect()
@@ -171,7 +127,7 @@ def test_each_event_is_the_fragment_the_page_renders_swapped_by_id(staff_user):
         services.worker_heartbeat_record(cluster="encore", token="t")
 
     async def scenario():
-        ws = communicator("/ws/jobs/html/", cookies)
+        ws = ws_communicator("/ws/jobs/html/", cookies)
         await ws.connect()
         await ws.receive_from(timeout=5)  # the state
         received = {}
@@ -210,7 +166,7 @@ def test_a_job_that_is_gone_pushes_nothing(staff_user):
         events.job_updated(payload_job)
 
     async def scenario():
-        ws = communicator("/ws/jobs/html/", cookies)
+        ws = ws_communicator("/ws/jobs/html/", cookies)
         await ws.connect()
         await ws.receive_from(timeout=5)
         await database_sync_to_async(vanish)()
@@ -227,7 +183,7 @@ def test_a_pushed_row_carries_a_working_csrf_token(staff_user):
     cookies = page_cookies(staff_user)
 
     async def scenario():
-        ws = communicator(f"/ws/jobs/html/?since={quote((timezone.now() - timedelta(minutes=1)).isoformat())}", cookies)
+        ws = ws_communicator(f"/ws/jobs/html/?since={quote((timezone.now() - timedelta(minutes=1)).isoformat())}", cookies)
         await ws.connect()
         state = await ws.receive_from(timeout=5)
         await ws.disconnect()
@@ -253,7 +209,7 @@ def test_without_a_csrf_cookie_pushed_forms_leave_the_token_to_htmx(staff_user):
     cookies = session_cookies(staff_user)
 
     async def scenario():
-        ws = communicator("/ws/jobs/html/", cookies)
+        ws = ws_communicator("/ws/jobs/html/", cookies)
         await ws.connect()
         state = await ws.receive_from(timeout=5)
         await ws.disconnect()

@@ -20,8 +20,7 @@ from jobs.models import Job
 from songs import imports
 from songs import services as song_services
 from songs.models import Song
-from tests.conftest import session_cookies
-from tests.test_jobs_html_consumer import communicator, page_cookies, roots
+from tests.helpers import page_cookies, roots, session_cookies, ws_communicator
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -43,7 +42,7 @@ def test_it_turns_away_anyone_but_staff(who, singer_user):
     cookies = session_cookies(singer_user) if who == "singer" else None
 
     async def scenario():
-        ws = communicator("/ws/library/html/", cookies)
+        ws = ws_communicator("/ws/library/html/", cookies)
         connected, code = await ws.connect()
         await ws.disconnect()
         return connected, code
@@ -61,7 +60,7 @@ def test_it_sends_the_rows_of_songs_being_processed_first(staff_user):
     async def scenario():
         states = []
         for path in ("/ws/library/html/", f"/ws/library/html/?since={quote(drawn.isoformat())}"):
-            ws = communicator(path, cookies)
+            ws = ws_communicator(path, cookies)
             connected, _ = await ws.connect()
             assert connected
             states.append(await ws.receive_from(timeout=5))
@@ -97,7 +96,7 @@ def test_job_and_song_events_push_the_row_or_its_progress(staff_user):
         song_services.song_hard_delete(song=other)
 
     async def scenario():
-        ws = communicator("/ws/library/html/", cookies)
+        ws = ws_communicator("/ws/library/html/", cookies)
         await ws.connect()
         await ws.receive_from(timeout=5)  # the state
         received = {}

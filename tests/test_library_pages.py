@@ -37,9 +37,9 @@ def row_ids(response) -> list[str]:
 # --- who may see it -------------------------------------------------------------------
 
 
-def test_it_shows_the_library_page_to_staff(host):
+def test_it_shows_the_library_page_to_staff(staff_client):
     song = make_song("Take On Me", "a-ha", duration=225.4)
-    response = host.get("/library/")
+    response = staff_client.get("/library/")
     assert response.status_code == 200
     html = response.content.decode()
     assert "<html" in html and 'id="song-list"' in html
@@ -72,51 +72,51 @@ def test_it_sends_anonymous_visitors_to_sign_in():
 # --- search ----------------------------------------------------------------------------
 
 
-def test_it_searches_by_title_artist_and_every_word(host):
+def test_it_searches_by_title_artist_and_every_word(staff_client):
     take = make_song("Take On Me", "a-ha")
     dancing = make_song("Dancing Queen", "ABBA")
     waterloo = make_song("Waterloo", "ABBA")
 
-    assert set(row_ids(host.get("/library/?q=take"))) == {str(take.pk)}
-    assert set(row_ids(host.get("/library/?q=abba"))) == {str(dancing.pk), str(waterloo.pk)}
-    assert set(row_ids(host.get("/library/?q=abba queen"))) == {str(dancing.pk)}
-    assert row_ids(host.get("/library/?q=nothing-like-it")) == []
-    assert "No songs match" in host.get("/library/?q=nothing-like-it").content.decode()
+    assert set(row_ids(staff_client.get("/library/?q=take"))) == {str(take.pk)}
+    assert set(row_ids(staff_client.get("/library/?q=abba"))) == {str(dancing.pk), str(waterloo.pk)}
+    assert set(row_ids(staff_client.get("/library/?q=abba queen"))) == {str(dancing.pk)}
+    assert row_ids(staff_client.get("/library/?q=nothing-like-it")) == []
+    assert "No songs match" in staff_client.get("/library/?q=nothing-like-it").content.decode()
 
 
-def test_it_filters_by_status_and_source_and_hides_deleted_songs_unless_asked(host):
+def test_it_filters_by_status_and_source_and_hides_deleted_songs_unless_asked(staff_client):
     ready = make_song("Ready one")
     broken = make_song("Broken one", status=Song.Status.ERROR)
     uploaded = make_song("Uploaded one", source=Song.Source.UPLOAD, source_id="", source_url="")
     hidden = make_song("Hidden one", deleted=True)
 
-    assert set(row_ids(host.get("/library/?status=error"))) == {str(broken.pk)}
-    assert set(row_ids(host.get("/library/?source=upload"))) == {str(uploaded.pk)}
-    assert set(row_ids(host.get("/library/?status=ready&q=one"))) == {str(ready.pk), str(uploaded.pk)}
-    assert str(hidden.pk) not in row_ids(host.get("/library/"))
-    assert str(hidden.pk) in row_ids(host.get("/library/?deleted=on"))
+    assert set(row_ids(staff_client.get("/library/?status=error"))) == {str(broken.pk)}
+    assert set(row_ids(staff_client.get("/library/?source=upload"))) == {str(uploaded.pk)}
+    assert set(row_ids(staff_client.get("/library/?status=ready&q=one"))) == {str(ready.pk), str(uploaded.pk)}
+    assert str(hidden.pk) not in row_ids(staff_client.get("/library/"))
+    assert str(hidden.pk) in row_ids(staff_client.get("/library/?deleted=on"))
     # A hand-edited, invalid filter is ignored, not a 500.
-    assert host.get("/library/?status=bogus").status_code == 200
+    assert staff_client.get("/library/?status=bogus").status_code == 200
 
 
-def test_it_answers_htmx_searches_with_the_list_only(host):
+def test_it_answers_htmx_searches_with_the_list_only(staff_client):
     song = make_song("Take On Me", "a-ha")
-    response = host.get("/library/?q=take", **HTMX)
+    response = staff_client.get("/library/?q=take", **HTMX)
     html = response.content.decode()
     assert response.status_code == 200
     assert "<html" not in html and "<nav" not in html
     assert html.lstrip().startswith('<section id="song-list-panel">')
     assert f'id="song-{song.pk}"' in html
     # Back/forward after hx-push-url asks for the whole page.
-    restore = host.get("/library/?q=take", **HTMX, HTTP_HX_HISTORY_RESTORE_REQUEST="true")
+    restore = staff_client.get("/library/?q=take", **HTMX, HTTP_HX_HISTORY_RESTORE_REQUEST="true")
     assert "<html" in restore.content.decode()
 
 
 # --- adding ----------------------------------------------------------------------------
 
 
-def test_it_adds_a_song_by_link_and_answers_with_its_row(host, queued):
-    response = host.post("/library/add", {"url": "https://youtu.be/dQw4w9WgXcQ"}, **HTMX)
+def test_it_adds_a_song_by_link_and_answers_with_its_row(staff_client, queued):
+    response = staff_client.post("/library/add", {"url": "https://youtu.be/dQw4w9WgXcQ"}, **HTMX)
     assert response.status_code == 201
     song = Song.objects.get()
     job = Job.objects.get(song=song)
@@ -132,10 +132,10 @@ def test_it_adds_a_song_by_link_and_answers_with_its_row(host, queued):
     assert "https://www.youtube.com/watch?v=dQw4w9WgXcQ" in html  # no title yet: the link
 
 
-def test_it_says_when_a_link_is_already_in_the_library(host):
-    first = host.post("/library/add", {"url": "https://www.youtube.com/watch?v=dQw4w9WgXcQ"}, **HTMX)
+def test_it_says_when_a_link_is_already_in_the_library(staff_client):
+    first = staff_client.post("/library/add", {"url": "https://www.youtube.com/watch?v=dQw4w9WgXcQ"}, **HTMX)
     assert first.status_code == 201
-    again = host.post("/library/add", {"url": "https://youtu.be/dQw4w9WgXcQ"}, **HTMX)
+    again = staff_client.post("/library/add", {"url": "https://youtu.be/dQw4w9WgXcQ"}, **HTMX)
     assert again.status_code == 200
     html = again.content.decode()
     assert "Already in the library" in html
@@ -144,37 +144,37 @@ def test_it_says_when_a_link_is_already_in_the_library(host):
     assert Song.objects.count() == 1 and Job.objects.count() == 1
 
 
-def test_it_shows_a_bad_link_inline_with_400(host):
-    response = host.post("/library/add", {"url": "ftp://example.com/song.mp3"}, **HTMX)
+def test_it_shows_a_bad_link_inline_with_400(staff_client):
+    response = staff_client.post("/library/add", {"url": "ftp://example.com/song.mp3"}, **HTMX)
     assert response.status_code == 400
     html = response.content.decode()
     assert 'class="error"' in html and "<html" not in html
     assert Song.objects.count() == 0
-    empty = host.post("/library/add", {"url": "  "}, **HTMX)
+    empty = staff_client.post("/library/add", {"url": "  "}, **HTMX)
     assert empty.status_code == 400 and "Paste a link" in empty.content.decode()
 
 
-def test_it_shows_a_bad_link_on_the_page_without_htmx(host):
-    response = host.post("/library/add", {"url": "ftp://example.com/song.mp3"})
+def test_it_shows_a_bad_link_on_the_page_without_htmx(staff_client):
+    response = staff_client.post("/library/add", {"url": "ftp://example.com/song.mp3"})
     assert response.status_code == 400
     html = response.content.decode()
     assert "<html" in html and 'role="alert"' in html
 
 
-def test_it_refuses_a_text_file_upload_with_400_and_stores_nothing(host):
+def test_it_refuses_a_text_file_upload_with_400_and_stores_nothing(staff_client):
     text = SimpleUploadedFile("song.mp3", b"these are not the sounds you are looking for\n" * 50, "audio/mpeg")
-    response = host.post("/library/upload", {"file": text}, **HTMX)
+    response = staff_client.post("/library/upload", {"file": text}, **HTMX)
     assert response.status_code == 400
     assert 'class="error"' in response.content.decode()
     assert Song.objects.count() == 0 and Job.objects.count() == 0
     media = Path(settings.MEDIA_ROOT)
     assert not any((media / "songs").glob("*")) and not any((media / "incoming").glob("*"))
-    missing = host.post("/library/upload", {}, **HTMX)
+    missing = staff_client.post("/library/upload", {}, **HTMX)
     assert missing.status_code == 400 and "Choose an audio file" in missing.content.decode()
 
 
-def test_it_adds_an_uploaded_audio_file(host, song_mp3):
-    response = host.post(
+def test_it_adds_an_uploaded_audio_file(staff_client, song_mp3):
+    response = staff_client.post(
         "/library/upload", {"file": SimpleUploadedFile("tone.mp3", song_mp3, "audio/mpeg"), "artist": "Sine"}, **HTMX
     )
     assert response.status_code == 201
@@ -187,24 +187,24 @@ def test_it_adds_an_uploaded_audio_file(host, song_mp3):
 # --- row actions -----------------------------------------------------------------------
 
 
-def test_it_soft_deletes_and_restores_a_song_from_its_row(host):
+def test_it_soft_deletes_and_restores_a_song_from_its_row(staff_client):
     song = make_song("Take On Me")
-    response = host.post(f"/library/{song.pk}/delete", **HTMX)
+    response = staff_client.post(f"/library/{song.pk}/delete", **HTMX)
     assert response.status_code == 200
     song.refresh_from_db()
     assert song.is_deleted
     html = response.content.decode()
     assert html.lstrip().startswith(f'<li id="song-{song.pk}"') and "Restore" in html
 
-    response = host.post(f"/library/{song.pk}/restore", **HTMX)
+    response = staff_client.post(f"/library/{song.pk}/restore", **HTMX)
     song.refresh_from_db()
     assert response.status_code == 200 and not song.is_deleted
 
 
-def test_it_shows_a_refused_restore_on_the_row_with_409(host):
+def test_it_shows_a_refused_restore_on_the_row_with_409(staff_client):
     old = make_song("Old copy", source_id="https://songs.example/same.mp3", deleted=True)
     make_song("New copy", source_id="https://songs.example/same.mp3")
-    response = host.post(f"/library/{old.pk}/restore", **HTMX)
+    response = staff_client.post(f"/library/{old.pk}/restore", **HTMX)
     assert response.status_code == 409
     html = response.content.decode()
     assert f'<li id="song-{old.pk}"' in html and "Another live song has the same source" in html
@@ -212,46 +212,46 @@ def test_it_shows_a_refused_restore_on_the_row_with_409(host):
     assert old.is_deleted
 
 
-def test_it_reprocesses_from_the_chosen_stage(host, queued):
+def test_it_reprocesses_from_the_chosen_stage(staff_client, queued):
     song = make_song("Take On Me")
-    response = host.post(f"/library/{song.pk}/reprocess", {"stage": "transcode"}, **HTMX)
+    response = staff_client.post(f"/library/{song.pk}/reprocess", {"stage": "transcode"}, **HTMX)
     assert response.status_code == 200
     job = Job.objects.get(song=song)
     assert (job.kind, job.start_stage, job.status) == (Job.Kind.REPROCESS, "transcode", Job.Status.QUEUED)
     assert "<progress" in response.content.decode()
 
-    busy = host.post(f"/library/{song.pk}/reprocess", {"stage": "transcode"}, **HTMX)
+    busy = staff_client.post(f"/library/{song.pk}/reprocess", {"stage": "transcode"}, **HTMX)
     assert busy.status_code == 409 and "already working" in busy.content.decode()
     unknown = make_song("Other")
-    bad = host.post(f"/library/{unknown.pk}/reprocess", {"stage": "karaoke-magic"}, **HTMX)
+    bad = staff_client.post(f"/library/{unknown.pk}/reprocess", {"stage": "karaoke-magic"}, **HTMX)
     assert bad.status_code == 400 and "Unknown stage" in bad.content.decode()
 
 
-def test_it_deletes_a_song_for_good_and_refuses_while_a_job_runs(host):
+def test_it_deletes_a_song_for_good_and_refuses_while_a_job_runs(staff_client):
     song = make_song("Take On Me")
     job = imports.song_reprocess(song=song, stage="transcode")
     Job.objects.filter(pk=job.pk).update(status=Job.Status.RUNNING)
 
-    refused = host.post(f"/library/{song.pk}/destroy", **HTMX)
+    refused = staff_client.post(f"/library/{song.pk}/destroy", **HTMX)
     assert refused.status_code == 409
     assert "cancel it first" in refused.content.decode()
     assert Song.objects.filter(pk=song.pk).exists()
 
     Job.objects.filter(pk=job.pk).update(status=Job.Status.FAILED)
-    response = host.post(f"/library/{song.pk}/destroy", **HTMX)
+    response = staff_client.post(f"/library/{song.pk}/destroy", **HTMX)
     assert response.status_code == 200 and response.content == b""
     assert not Song.objects.filter(pk=song.pk).exists() and not Job.objects.filter(pk=job.pk).exists()
     # Its row, polled or clicked again, disappears instead of showing an error page.
-    assert host.get(f"/library/{song.pk}/", **HTMX).status_code == 404
-    assert host.post(f"/library/{song.pk}/delete", **HTMX).content == b""
+    assert staff_client.get(f"/library/{song.pk}/", **HTMX).status_code == 404
+    assert staff_client.post(f"/library/{song.pk}/delete", **HTMX).content == b""
 
 
-def test_rows_do_not_poll_and_a_finished_row_has_no_progress(host, internet, song_mp3, broker):
+def test_rows_do_not_poll_and_a_finished_row_has_no_progress(staff_client, internet, song_mp3, broker):
     internet.add_file("/take-on-me.mp3", song_mp3, "audio/mpeg")
-    added = host.post("/library/add", {"url": internet.url("/take-on-me.mp3")}, **HTMX)
+    added = staff_client.post("/library/add", {"url": internet.url("/take-on-me.mp3")}, **HTMX)
     song = Song.objects.get()
     assert "hx-trigger" not in added.content.decode()
-    page = host.get("/library/").content.decode()
+    page = staff_client.get("/library/").content.decode()
     assert "every 2s" not in page
     live = re.search(r'<div id="library-live"([^>]*)>', page).group(1)
     assert 'hx-ext="ws,encore-push"' in live and 'ws-connect="/ws/library/html/?since=' in live
@@ -259,15 +259,15 @@ def test_rows_do_not_poll_and_a_finished_row_has_no_progress(host, internet, son
 
     broker.run(Job.objects.get(song=song))
 
-    row = host.get(f"/library/{song.pk}/", **HTMX)
+    row = staff_client.get(f"/library/{song.pk}/", **HTMX)
     html = row.content.decode()
     assert row.status_code == 200
     assert "<progress" not in html and "-progress" not in html
     assert "badge-ready" in html and "0:03" in html
 
 
-def test_the_nav_links_to_the_library_and_jobs(host):
-    html = host.get("/").content.decode()
+def test_the_nav_links_to_the_library_and_jobs(staff_client):
+    html = staff_client.get("/").content.decode()
     assert 'href="/library/"' in html and 'href="/jobs/"' in html
 
 

@@ -7,6 +7,7 @@ like a browser would. It runs on the embedded default and on PostgreSQL + Redis.
 
 import asyncio
 import json
+import os
 
 import pytest
 import websockets
@@ -14,7 +15,7 @@ from asgiref.sync import sync_to_async
 from django.db import connection
 
 from jobs import services
-from tests.conftest import session_cookies
+from tests.helpers import session_cookies
 
 pytestmark = [pytest.mark.slow]
 
@@ -54,8 +55,6 @@ def test_a_task_in_each_cluster_reaches_a_websocket_client(live_site, staff_user
     assert received["encore"]["cluster"] == "encore"
     assert received["separation"]["cluster"] == "separation"
     # The worker that answered is not this process.
-    import os
-
     assert {event["pid"] for event in received.values()}.isdisjoint({os.getpid()})
 
 

@@ -57,7 +57,8 @@ class Providers:
 
 
 @pytest.fixture
-def providers(redis_client: redis.Redis, key: str) -> Providers:
+def musicbrainz_client(redis_client: redis.Redis, key: str) -> Providers:
+    """MusicBrainz search with a rate limiter and a breaker of this test's own (in Redis)."""
     return Providers(redis_client, key)
 
 
@@ -69,11 +70,11 @@ def _serve(
 
 
 def test_it_picks_the_studio_recording_over_karaoke_live_and_wrong_duration_decoys(
-    net: LocalInternet, providers: Providers
+    net: LocalInternet, musicbrainz_client: Providers
 ) -> None:
     _serve(net, "recording-dancing-queen.xml")
 
-    match = providers.search("Dancing Queen", "ABBA", duration=231)
+    match = musicbrainz_client.search("Dancing Queen", "ABBA", duration=231)
 
     assert match == Match(
         recording_mbid=STUDIO,
@@ -91,9 +92,9 @@ def test_it_picks_the_studio_recording_over_karaoke_live_and_wrong_duration_deco
     )
 
 
-def test_it_sends_a_fielded_query_and_a_user_agent_with_the_contact(net: LocalInternet, providers: Providers) -> None:
+def test_it_sends_a_fielded_query_and_a_user_agent_with_the_contact(net: LocalInternet, musicbrainz_client: Providers) -> None:
     _serve(net, "recording-dancing-queen.xml")
-    providers.search("Dancing Queen", "ABBA", duration=231)
+    musicbrainz_client.search("Dancing Queen", "ABBA", duration=231)
     (request,) = net.requests_to(SEARCH)
     assert "query=recording%3A%28dancing+queen%29+artist%3A%28abba%29" in request.path
     assert "limit=10" in request.path
@@ -103,46 +104,46 @@ def test_it_sends_a_fielded_query_and_a_user_agent_with_the_contact(net: LocalIn
 
 
 def test_it_never_prefers_karaoke_or_live_when_the_duration_is_unknown(
-    net: LocalInternet, providers: Providers
+    net: LocalInternet, musicbrainz_client: Providers
 ) -> None:
     _serve(net, "recording-dancing-queen.xml")
-    match = providers.search("Dancing Queen", "ABBA")
+    match = musicbrainz_client.search("Dancing Queen", "ABBA")
     assert match is not None and match.recording_mbid == STUDIO
 
 
-def test_it_takes_the_live_recording_when_that_is_what_was_asked_for(net: LocalInternet, providers: Providers) -> None:
+def test_it_takes_the_live_recording_when_that_is_what_was_asked_for(net: LocalInternet, musicbrainz_client: Providers) -> None:
     _serve(net, "recording-dancing-queen.xml")
-    match = providers.search("Dancing Queen (Live)", "ABBA", duration=262)
+    match = musicbrainz_client.search("Dancing Queen (Live)", "ABBA", duration=262)
     assert match is not None and match.recording_mbid == LIVE
 
 
-def test_it_ignores_another_artists_song_with_the_same_title(net: LocalInternet, providers: Providers) -> None:
+def test_it_ignores_another_artists_song_with_the_same_title(net: LocalInternet, musicbrainz_client: Providers) -> None:
     _serve(net, "recording-dancing-queen.xml")
-    assert providers.search("Dancing Queen", "Madonna", duration=231) is None
+    assert musicbrainz_client.search("Dancing Queen", "Madonna", duration=231) is None
 
 
-def test_it_matches_the_main_artist_of_a_featuring_credit(net: LocalInternet, providers: Providers) -> None:
+def test_it_matches_the_main_artist_of_a_featuring_credit(net: LocalInternet, musicbrainz_client: Providers) -> None:
     _serve(net, "recording-feat.xml")
-    match = providers.search("Uptown Funk", "Mark Ronson", duration=270)
+    match = musicbrainz_client.search("Uptown Funk", "Mark Ronson", duration=270)
     assert match is not None
     assert (match.artist, match.artist_mbid) == ("Mark Ronson feat. Bruno Mars", "ed2ac1e9-d51d-4eff-a2c2-85e81abd6360")
 
 
-def test_it_returns_none_when_nothing_is_found(net: LocalInternet, providers: Providers) -> None:
+def test_it_returns_none_when_nothing_is_found(net: LocalInternet, musicbrainz_client: Providers) -> None:
     _serve(net, "recording-empty.xml")
-    assert providers.search("Nonexistent Song", "Nobody") is None
+    assert musicbrainz_client.search("Nonexistent Song", "Nobody") is None
 
 
-def test_it_returns_none_on_404(net: LocalInternet, providers: Providers) -> None:
+def test_it_returns_none_on_404(net: LocalInternet, musicbrainz_client: Providers) -> None:
     net.add_route(SEARCH, 404, b"<error><text>Not Found</text></error>", XML)
-    assert providers.search("Dancing Queen", "ABBA") is None
+    assert musicbrainz_client.search("Dancing Queen", "ABBA") is None
 
 
-def test_it_raises_a_transient_error_at_once_on_503_without_retrying(net: LocalInternet, providers: Providers) -> None:
+def test_it_raises_a_transient_error_at_once_on_503_without_retrying(net: LocalInternet, musicbrainz_client: Providers) -> None:
     _serve(net, "error-503.xml", status=503, headers={**XML, "Retry-After": "2"})
     started = time.monotonic()
     with pytest.raises(TransientError) as caught:
-        providers.search("Dancing Queen", "ABBA")
+        musicbrainz_client.search("Dancing Queen", "ABBA")
     # musicbrainzngs alone would retry 8 times over about a minute.
     assert time.monotonic() - started < 5
     assert len(net.requests_to(SEARCH)) == 1
@@ -150,58 +151,58 @@ def test_it_raises_a_transient_error_at_once_on_503_without_retrying(net: LocalI
     assert "HTTP 503" in caught.value.message
 
 
-def test_it_trips_the_breaker_after_repeated_failures(net: LocalInternet, providers: Providers) -> None:
+def test_it_trips_the_breaker_after_repeated_failures(net: LocalInternet, musicbrainz_client: Providers) -> None:
     _serve(net, "error-503.xml", status=503)
     for _ in range(2):
         with pytest.raises(TransientError):
-            providers.search("Dancing Queen", "ABBA")
+            musicbrainz_client.search("Dancing Queen", "ABBA")
     with pytest.raises(CircuitOpen):
-        providers.search("Dancing Queen", "ABBA")
+        musicbrainz_client.search("Dancing Queen", "ABBA")
     assert len(net.requests_to(SEARCH)) == 2  # the open breaker spared MusicBrainz the third
 
 
-def test_it_times_out_when_the_server_never_answers(providers: Providers) -> None:
+def test_it_times_out_when_the_server_never_answers(musicbrainz_client: Providers) -> None:
     with socket.socket() as silent:  # accepts connections (backlog) but never replies
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
         _point_musicbrainz_at(silent.getsockname()[1])
         started = time.monotonic()
         with pytest.raises(TransientError) as caught:
-            providers.search("Dancing Queen", "ABBA", timeout=0.5)
+            musicbrainz_client.search("Dancing Queen", "ABBA", timeout=0.5)
     assert time.monotonic() - started < 5
     assert caught.value.code == "musicbrainz_timeout"
 
 
-def test_it_times_out_when_the_answer_trickles_in(net: LocalInternet, providers: Providers) -> None:
+def test_it_times_out_when_the_answer_trickles_in(net: LocalInternet, musicbrainz_client: Providers) -> None:
     _serve(net, "recording-dancing-queen.xml", chunk_size=200, chunk_delay=0.1)  # ~5 s for the whole body
     started = time.monotonic()
     with pytest.raises(TransientError) as caught:
-        providers.search("Dancing Queen", "ABBA", timeout=0.5)
+        musicbrainz_client.search("Dancing Queen", "ABBA", timeout=0.5)
     assert time.monotonic() - started < 3
     assert caught.value.code == "musicbrainz_timeout"
 
 
-def test_it_reports_a_refused_connection_as_transient(providers: Providers) -> None:
+def test_it_reports_a_refused_connection_as_transient(musicbrainz_client: Providers) -> None:
     _point_musicbrainz_at(closed_port())
     with pytest.raises(TransientError) as caught:
-        providers.search("Dancing Queen", "ABBA")
+        musicbrainz_client.search("Dancing Queen", "ABBA")
     assert caught.value.code == "musicbrainz_unreachable"
 
 
-def test_it_reports_a_truncated_answer_as_transient(net: LocalInternet, providers: Providers) -> None:
+def test_it_reports_a_truncated_answer_as_transient(net: LocalInternet, musicbrainz_client: Providers) -> None:
     _serve(net, "recording-truncated.xml")
     with pytest.raises(TransientError) as caught:
-        providers.search("Dancing Queen", "ABBA")
+        musicbrainz_client.search("Dancing Queen", "ABBA")
     assert caught.value.code == "musicbrainz_bad_response"
 
 
 def test_it_waits_for_the_shared_request_slot(
-    net: LocalInternet, providers: Providers, redis_client: redis.Redis
+    net: LocalInternet, musicbrainz_client: Providers, redis_client: redis.Redis
 ) -> None:
     _serve(net, "recording-dancing-queen.xml")
-    other_worker = RedisRateLimiter(redis_client, providers.slot_key, interval_seconds=30)
+    other_worker = RedisRateLimiter(redis_client, musicbrainz_client.slot_key, interval_seconds=30)
     assert other_worker.acquire(timeout=1)
     with pytest.raises(TransientError) as caught:
-        providers.search("Dancing Queen", "ABBA", timeout=0.2)
+        musicbrainz_client.search("Dancing Queen", "ABBA", timeout=0.2)
     assert caught.value.code == "musicbrainz_rate_limited"
     assert net.requests_to(SEARCH) == []

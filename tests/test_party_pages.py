@@ -13,22 +13,16 @@ import pytest
 from django.test import Client
 
 from common import procs
-from queue_app import services
+from queue_app import services, views
 from queue_app.access import actor_for
 from queue_app.models import QueueEntry, Room
 from songs.models import Song
+from tests.factories import SongFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 ROLES = ("anonymous", "stranger", "guest", "singer", "host", "staff", "other host")
-
-
-def make_song(title="Song", artist="", *, status=Song.Status.READY, **fields) -> Song:
-    return Song.objects.create(
-        title=title, artist=artist, source=Song.Source.UPLOAD, status=status, duration=fields.pop("duration", 180),
-        **fields,
-    )
 
 
 def join(client: Client, room: Room, name: str = "") -> None:
@@ -37,27 +31,22 @@ def join(client: Client, room: Room, name: str = "") -> None:
 
 
 @pytest.fixture
-def carol(django_user_model):
-    return django_user_model.objects.create_user(username="carol", password="x" * 12, display_name="Carol", is_host=True)
-
-
-@pytest.fixture
 def room(carol):
     return services.room_create(owner=carol, name="Friday", max_waiting_per_singer=None)
 
 
 @pytest.fixture
-def party(django_user_model, room, carol, staff_user, singer_user):
+def party(room, carol, staff_user, singer_user):
     """Every role's browser; Bob and Gus joined and queued one song each."""
-    dave = django_user_model.objects.create_user(username="dave", password="x" * 12, display_name="Dave")
-    erin = django_user_model.objects.create_user(username="erin", password="x" * 12, display_name="Erin", is_host=True)
+    dave = UserFactory(username="dave", display_name="Dave")
+    erin = UserFactory(username="erin", display_name="Erin", host=True)
     clients = {role: Client() for role in ROLES}
     for role, user in (("stranger", dave), ("singer", singer_user), ("host", carol), ("staff", staff_user),
                        ("other host", erin)):
         clients[role].force_login(user)
     join(clients["singer"], room)
     join(clients["guest"], room, "Gus")
-    song = make_song("Dancing Queen", "ABBA")
+    song = SongFactory(title="Dancing Queen", artist="ABBA", ready=True)
     for role in ("singer", "guest"):
         assert clients[role].post(f"/rooms/{room.code}/queue/add", {"song": str(song.pk)}, **HTMX).status_code == 201
     bobs, guss = QueueEntry.objects.order_by("pk")
@@ -177,7 +166,7 @@ def test_it_answers_an_unknown_code_with_the_form_and_a_404(room):
     assert Client().get("/rooms/ZZZZZ/").status_code == 404
 
 
-def test_it_lists_a_hosts_own_rooms_and_every_room_for_staff(room, carol, django_user_model, host):
+def test_it_lists_a_hosts_own_rooms_and_every_room_for_staff(room, carol, django_user_model, staff_client):
     erin = django_user_model.objects.create_user(username="erin", password="x" * 12, is_host=True)
     erins = services.room_create(owner=erin, name="Erin's")
     client = Client()
@@ -185,7 +174,7 @@ def test_it_lists_a_hosts_own_rooms_and_every_room_for_staff(room, carol, django
     html = client.get("/rooms/").content.decode()
     assert f"/rooms/{room.code}/host/" in html and f"/rooms/{room.code}/tv/" in html and f"/rooms/{room.code}/" in html
     assert erins.code not in html and 'id="room-create"' in html
-    staff_html = host.get("/rooms/").content.decode()
+    staff_html = staff_client.get("/rooms/").content.decode()
     assert room.code in staff_html and erins.code in staff_html
 
 
@@ -281,12 +270,13 @@ def test_it_refuses_a_wrong_password_and_a_closed_room_with_a_403(room, carol):
 def test_it_searches_title_artist_album_and_lyrics_with_a_snippet(room):
     client = Client()
     join(client, room, "Gus")
-    queen = make_song("Dancing Queen", "ABBA", album="Arrival",
-                      lyrics_plain="You can dance\nYou can jive\nHaving the time of your life")
-    later = make_song("Waterloo", "ABBA", status=Song.Status.PROCESSING)
-    make_song("Broken", "ABBA", status=Song.Status.ERROR)
-    make_song("Gone", "ABBA", deleted_at="2026-01-01T00:00:00Z")
-    synced = make_song("Take On Me", "a-ha", lyrics_synced="[00:10.00]Talking away\n[00:14.00]I don't know what I'm to say")
+    queen = SongFactory(title="Dancing Queen", artist="ABBA", ready=True, album="Arrival",
+                        lyrics_plain="You can dance\nYou can jive\nHaving the time of your life")
+    later = SongFactory(title="Waterloo", artist="ABBA", status=Song.Status.PROCESSING, duration=180.0)
+    SongFactory(title="Broken", artist="ABBA", status=Song.Status.ERROR, duration=180.0)
+    SongFactory(title="Gone", artist="ABBA", ready=True, deleted_at="2026-01-01T00:00:00Z")
+    synced = SongFactory(title="Take On Me", artist="a-ha", ready=True,
+                         lyrics_synced="[00:10.00]Talking away\n[00:14.00]I don't know what I'm to say")
 
     def hits(q):
         response = client.get(f"/rooms/{room.code}/search", {"q": q}, **HTMX)
@@ -309,7 +299,7 @@ def test_it_searches_title_artist_album_and_lyrics_with_a_snippet(room):
 def test_it_adds_a_song_and_shows_it_in_my_songs_and_the_queue_at_once(room):
     client = Client()
     join(client, room, "Gus")
-    song = make_song("Dancing Queen", "ABBA")
+    song = SongFactory(title="Dancing Queen", artist="ABBA", ready=True)
     response = client.post(f"/rooms/{room.code}/queue/add", {"song": str(song.pk)}, **HTMX)
     assert response.status_code == 201
     html = response.content.decode()
@@ -322,7 +312,7 @@ def test_it_adds_a_song_and_shows_it_in_my_songs_and_the_queue_at_once(room):
 def test_it_queues_a_song_still_processing_and_says_so(room):
     client = Client()
     join(client, room, "Gus")
-    song = make_song("Waterloo", "ABBA", status=Song.Status.PROCESSING)
+    song = SongFactory(title="Waterloo", artist="ABBA", status=Song.Status.PROCESSING, duration=180.0)
     response = client.post(f"/rooms/{room.code}/queue/add", {"song": str(song.pk)}, **HTMX)
     assert response.status_code == 201 and "still being prepared" in response.content.decode()
     html = client.get(f"/rooms/{room.code}/").content.decode()
@@ -341,9 +331,9 @@ def test_it_refuses_a_bad_song_inline_with_a_4xx(room, song, status, message):
     client = Client()
     join(client, room, "Gus")
     if song == "deleted":
-        song = str(make_song("Gone", deleted_at="2026-01-01T00:00:00Z").pk)
+        song = str(SongFactory(title="Gone", ready=True, deleted_at="2026-01-01T00:00:00Z").pk)
     elif song == "error":
-        song = str(make_song("Broken", status=Song.Status.ERROR).pk)
+        song = str(SongFactory(title="Broken", status=Song.Status.ERROR, duration=180.0).pk)
     response = client.post(f"/rooms/{room.code}/queue/add", {"song": song}, **HTMX)
     assert response.status_code == status and message in response.content.decode()
     assert 'class="error"' in response.content.decode() and not QueueEntry.objects.exists()
@@ -353,7 +343,7 @@ def test_it_refuses_a_song_over_the_limit_with_a_409(room, carol):
     services.room_update(room=room, actor=actor_for(room, user=carol), max_waiting_per_singer=1)
     client = Client()
     join(client, room, "Gus")
-    song = make_song()
+    song = SongFactory(ready=True)
     assert client.post(f"/rooms/{room.code}/queue/add", {"song": str(song.pk)}, **HTMX).status_code == 201
     response = client.post(f"/rooms/{room.code}/queue/add", {"song": str(song.pk)}, **HTMX)
     assert response.status_code == 409 and "1 song waiting" in response.content.decode()
@@ -366,7 +356,8 @@ def test_it_shows_my_songs_with_the_wait_and_removes_one(room):
     gus, hal = Client(), Client()
     join(gus, room, "Gus")
     join(hal, room, "Hal")
-    first, second = make_song("First", duration=240), make_song("Second", duration=200)
+    first = SongFactory(title="First", ready=True, duration=240)
+    second = SongFactory(title="Second", ready=True, duration=200)
     gus.post(f"/rooms/{room.code}/queue/add", {"song": str(first.pk)}, **HTMX)
     hal.post(f"/rooms/{room.code}/queue/add", {"song": str(second.pk)}, **HTMX)
     hal_html = hal.get(f"/rooms/{room.code}/").content.decode()
@@ -390,7 +381,7 @@ def test_it_shows_my_songs_with_the_wait_and_removes_one(room):
 def test_it_refuses_to_remove_a_song_already_playing_with_a_409(room, carol):
     client = Client()
     join(client, room, "Gus")
-    client.post(f"/rooms/{room.code}/queue/add", {"song": str(make_song().pk)}, **HTMX)
+    client.post(f"/rooms/{room.code}/queue/add", {"song": str(SongFactory(ready=True).pk)}, **HTMX)
     services.player_play(room=room, actor=actor_for(room, user=carol))
     entry = QueueEntry.objects.get()
     response = client.post(f"/rooms/{room.code}/queue/{entry.pk}/remove", **HTMX)
@@ -402,7 +393,7 @@ def test_it_shows_the_singers_song_playing_now_in_my_songs(room, carol):
     join(gus, room, "Gus")
     join(hal, room, "Hal")
     for client, title in ((gus, "Gus sings"), (hal, "Hal sings"), (gus, "Gus again")):
-        client.post(f"/rooms/{room.code}/queue/add", {"song": str(make_song(title).pk)}, **HTMX)
+        client.post(f"/rooms/{room.code}/queue/add", {"song": str(SongFactory(title=title, ready=True).pk)}, **HTMX)
     services.player_play(room=room, actor=actor_for(room, user=carol))
 
     def my_songs(client) -> str:
@@ -413,14 +404,14 @@ def test_it_shows_the_singers_song_playing_now_in_my_songs(room, carol):
     assert mine.count("Remove") == 1  # only the waiting one can be taken out
     assert "singing now" not in my_songs(hal) and "Gus sings" not in my_songs(hal)
     # The answer to an add says so as well.
-    response = gus.post(f"/rooms/{room.code}/queue/add", {"song": str(make_song("Gus thrice").pk)}, **HTMX)
+    response = gus.post(f"/rooms/{room.code}/queue/add", {"song": str(SongFactory(title="Gus thrice", ready=True).pk)}, **HTMX)
     assert "singing now" in response.content.decode()
 
 
 def test_it_lets_a_singer_leave_and_takes_their_songs(room):
     client = Client()
     join(client, room, "Gus")
-    client.post(f"/rooms/{room.code}/queue/add", {"song": str(make_song().pk)}, **HTMX)
+    client.post(f"/rooms/{room.code}/queue/add", {"song": str(SongFactory(ready=True).pk)}, **HTMX)
     response = client.post(f"/rooms/{room.code}/leave")
     assert response.status_code == 302 and not QueueEntry.objects.exists()
     html = client.get(f"/rooms/{room.code}/").content.decode()
@@ -442,7 +433,7 @@ def queued(room, *names) -> list[int]:
     """One guest per name, each with one song queued; the entries' ids in play order."""
     for name in names:
         services.queue_add(room=room, actor=actor_for(room, token=services.singer_join(room=room, display_name=name)[0].token),
-                           song=make_song(f"{name}'s song"))
+                           song=SongFactory(title=f"{name}'s song", ready=True))
     return list(QueueEntry.objects.order_by("pk").values_list("pk", flat=True))
 
 
@@ -464,8 +455,6 @@ def test_it_shows_the_host_the_queue_player_settings_qr_and_tv_link(room, carols
 
 
 def test_it_puts_the_lan_address_in_the_qr_code_when_the_host_is_on_loopback(room, carols, monkeypatch):
-    from queue_app import views
-
     monkeypatch.setattr(views, "lan_addresses", lambda: ["192.168.1.20"])
     html = carols.get(f"/rooms/{room.code}/host/", HTTP_HOST="127.0.0.1:8000").content.decode()
     assert f"http://192.168.1.20:8000/rooms/{room.code}/" in html

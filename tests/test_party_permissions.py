@@ -11,22 +11,18 @@ import pytest
 from rest_framework.test import APIClient
 
 from queue_app import services
+from queue_app.access import actor_for
 from queue_app.models import QueueEntry, Room
-from songs.models import Song
+from tests.factories import SongFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
 ROLES = ("host", "staff", "singer", "guest", "other", "anonymous")
 
 
-def ready_song(title="Song") -> Song:
-    return Song.objects.create(title=title, source=Song.Source.UPLOAD, status=Song.Status.READY, duration=180)
-
-
 @pytest.fixture
-def party(django_user_model, staff_user, singer_user):
-    carol = django_user_model.objects.create_user(username="carol", password="x" * 12, display_name="Carol", is_host=True)
-    dave = django_user_model.objects.create_user(username="dave", password="x" * 12, display_name="Dave")
+def party(staff_user, singer_user, carol):
+    dave = UserFactory(username="dave", display_name="Dave")
     room = services.room_create(owner=carol, name="Friday", max_waiting_per_singer=None)
     clients = {}
     for role, user in (("host", carol), ("staff", staff_user), ("singer", singer_user), ("other", dave)):
@@ -35,7 +31,7 @@ def party(django_user_model, staff_user, singer_user):
     clients["guest"], clients["anonymous"] = APIClient(), APIClient()
     assert clients["singer"].post(f"/api/rooms/{room.code}/join", {}, format="json").status_code == 201
     assert clients["guest"].post(f"/api/rooms/{room.code}/join", {"display_name": "Gus"}, format="json").status_code == 201
-    song = ready_song()
+    song = SongFactory(ready=True)
     bobs = clients["singer"].post(f"/api/rooms/{room.code}/queue", {"song": str(song.pk)}, format="json")
     gus = clients["guest"].post(f"/api/rooms/{room.code}/queue", {"song": str(song.pk)}, format="json")
     assert bobs.status_code == gus.status_code == 201
@@ -109,8 +105,6 @@ def test_the_permission_matrix(party, action, role):
 
 
 def _host_actor(room):
-    from queue_app.access import actor_for
-
     return actor_for(room, user=room.owner)
 
 

@@ -20,7 +20,7 @@ from jobs.models import Job, JobLog
 from songs import imports
 from songs.models import Song
 from songs.pipeline import runner
-from tests.conftest import make_audio
+from tests.helpers import make_audio
 from tests.internet import closed_port
 
 # Transactional: the runner's watcher thread has its own connection and must

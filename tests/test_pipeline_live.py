@@ -21,7 +21,7 @@ from rest_framework.authtoken.models import Token
 
 from jobs.models import Job, JobLog
 from songs.models import Song
-from tests.conftest import BASE_DIR, database_url, make_audio, session_cookies, start_site
+from tests.helpers import BASE_DIR, database_url, make_audio, session_cookies, start_site
 
 pytestmark = [pytest.mark.slow]
 

@@ -12,22 +12,20 @@ from queue_app.events import room_group
 from queue_app.models import CODE_ALPHABET, QueueEntry, Room, Singer
 from songs import services as song_services
 from songs.models import Song
+from tests.factories import SongFactory
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def host(django_user_model):
-    return django_user_model.objects.create_user(username="carol", password="x" * 12, display_name="Carol", is_host=True)
+def host(carol):
+    """The room's host: Carol."""
+    return carol
 
 
 @pytest.fixture
 def room(host):
     return services.room_create(owner=host, name="Friday", max_waiting_per_singer=None)
-
-
-def song(title="Song", *, status=Song.Status.READY, duration=200.0) -> Song:
-    return Song.objects.create(title=title, source=Song.Source.UPLOAD, status=status, duration=duration)
 
 
 def guest(room, name) -> Singer:
@@ -43,7 +41,7 @@ def as_host(room):
 
 
 def add(singer, title="Song", **kwargs) -> QueueEntry:
-    return services.queue_add(room=singer.room, actor=as_singer(singer), song=song(f"{singer} {title}", **kwargs))
+    return services.queue_add(room=singer.room, actor=as_singer(singer), song=SongFactory(title=f"{singer} {title}", ready=True, duration=200.0, **kwargs))
 
 
 def snap(room) -> selectors.RoomSnapshot:
@@ -138,7 +136,7 @@ def test_a_processing_song_may_be_queued_but_a_broken_one_may_not(room):
     with pytest.raises(ApplicationError) as refused:
         add(ann, status=Song.Status.ERROR)
     assert refused.value.status_code == 400
-    deleted = song("Gone")
+    deleted = SongFactory(title="Gone", ready=True, duration=200.0)
     deleted.deleted_at = timezone.now()
     deleted.save()
     with pytest.raises(ApplicationError):
@@ -256,10 +254,12 @@ def test_it_publishes_which_events_and_how_many_for_every_other_call(
         "previous with nothing before": lambda: services.player_previous(room=room, actor=actor),
         "unpin": lambda: services.queue_move(room=room, actor=actor, entry_id=bens.pk, position=None),
         "change the song": lambda: services.queue_update(room=room, actor=as_singer(ben), entry_id=bens.pk,
-                                                         song=song("Another")),
+                                                         song=SongFactory(title="Another", ready=True, duration=200.0)),
         "reorder through the API's service": lambda: services.queue_update(room=room, actor=actor, entry_id=bens.pk,
                                                                            position=0),
-        "merge a duplicate": lambda: services.queue_entries_move_song(from_song=bens.song, to_song=song("Kept")),
+        "merge a duplicate": lambda: services.queue_entries_move_song(
+            from_song=bens.song, to_song=SongFactory(title="Kept", ready=True, duration=200.0)
+        ),
     }
     version = Room.objects.get(pk=room.pk).version
     with django_capture_on_commit_callbacks(execute=True):
@@ -379,7 +379,7 @@ def test_a_skipped_song_is_no_turn(room):
 def test_merging_a_duplicate_song_moves_its_queue_entries(room, listen, django_capture_on_commit_callbacks):
     ann = guest(room, "Ann")
     entry = add(ann)
-    kept = song("Kept")
+    kept = SongFactory(title="Kept", ready=True, duration=200.0)
     recorder = listen(room_group(room.code))
     with django_capture_on_commit_callbacks(execute=True):
         song_services.song_merge_duplicate(song=entry.song, into=kept)
@@ -391,8 +391,6 @@ def test_merging_a_duplicate_song_moves_its_queue_entries(room, listen, django_c
 def test_it_tells_the_rooms_where_a_song_is_queued_when_the_song_changes(
     change, room, host, listen, django_capture_on_commit_callbacks
 ):
-    from songs import services as song_services
-
     other_room = services.room_create(owner=host, name="Elsewhere")
     ann, ben = guest(room, "Ann"), guest(room, "Ben")
     status = Song.Status.READY if change in ("soft delete", "restore", "hard delete") else Song.Status.PROCESSING

@@ -8,35 +8,28 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.test import Client
 
-from karaoke_site.asgi import application
 from queue_app import services
 from queue_app.access import actor_for
 from queue_app.models import Room
-from songs.models import Song
-from tests.conftest import session_cookies
+from tests.factories import SongFactory
+from tests.helpers import session_cookies, ws_communicator
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_channel_layer")]
 
 
 def communicator(code: str, cookies: dict[str, str] | None = None, query: str = "") -> WebsocketCommunicator:
-    headers = [(b"host", b"testserver"), (b"origin", b"http://testserver")]
-    if cookies:
-        headers.append((b"cookie", "; ".join(f"{k}={v}" for k, v in cookies.items()).encode()))
-    return WebsocketCommunicator(application, f"/ws/rooms/{code}/{query}", headers=headers)
+    return ws_communicator(f"/ws/rooms/{code}/{query}", cookies)
 
 
 @pytest.fixture
-def host(django_user_model):
-    return django_user_model.objects.create_user(username="carol", password="x" * 12, display_name="Carol", is_host=True)
+def host(carol):
+    """The room's host: Carol."""
+    return carol
 
 
 @pytest.fixture
 def room(host):
     return services.room_create(owner=host, name="Friday")
-
-
-def ready_song(title="Song") -> Song:
-    return Song.objects.create(title=title, source=Song.Source.UPLOAD, status=Song.Status.READY, duration=180)
 
 
 def guest_cookies(room, name="Gus") -> dict[str, str]:
@@ -77,7 +70,7 @@ def test_an_unknown_room_is_4404(host):
 
 def test_the_host_gets_the_whole_room_first(room, host):
     gus = services.singer_join(room=room, display_name="Gus")[0]
-    services.queue_add(room=room, actor=actor_for(room, token=gus.token), song=ready_song("First"))
+    services.queue_add(room=room, actor=actor_for(room, token=gus.token), song=SongFactory(title="First", ready=True))
     cookies = session_cookies(host)
 
     async def scenario():
@@ -97,7 +90,7 @@ def test_the_host_gets_the_whole_room_first(room, host):
 
 def test_a_guest_watches_with_their_session_and_sees_every_event(room, host):
     cookies = guest_cookies(room)
-    song = ready_song("Hello")
+    song = SongFactory(title="Hello", ready=True)
 
     def add_and_play():
         singer = room.singers.get(display_name="Gus")
@@ -152,7 +145,7 @@ def test_a_reconnect_gets_the_state_it_missed(room, host):
         return message
 
     before = asyncio.run(first_state())
-    services.queue_add(room=room, actor=actor_for(room, token=gus.token), song=ready_song("Missed"))
+    services.queue_add(room=room, actor=actor_for(room, token=gus.token), song=SongFactory(title="Missed", ready=True))
     after = asyncio.run(first_state())
     assert before["queue"] == [] and [item["song"]["title"] for item in after["queue"]] == ["Missed"]
 
@@ -224,7 +217,7 @@ def test_a_singer_who_leaves_stops_watching_and_everyone_else_carries_on(room, h
         services.singer_leave(singer=singer)
 
     def add_for_hal():
-        services.queue_add(room=room, actor=actor_for(room, token=hal.token), song=ready_song("Still here"))
+        services.queue_add(room=room, actor=actor_for(room, token=hal.token), song=SongFactory(title="Still here", ready=True))
 
     host_cookies = session_cookies(host)
 

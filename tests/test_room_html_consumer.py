@@ -15,36 +15,23 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.test import Client
 
-from karaoke_site.asgi import application
-from queue_app import services
+from queue_app import fragments, services
 from queue_app.access import actor_for
 from queue_app.events import room_group
 from queue_app.models import Room
-from songs.models import Song
-from tests.conftest import session_cookies
+from tests.factories import SongFactory
+from tests.helpers import session_cookies, ws_communicator
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_channel_layer")]
 
 
 def communicator(code: str, cookies: dict[str, str] | None = None, query: str = "") -> WebsocketCommunicator:
-    headers = [(b"host", b"testserver"), (b"origin", b"http://testserver")]
-    if cookies:
-        headers.append((b"cookie", "; ".join(f"{k}={v}" for k, v in cookies.items()).encode()))
-    return WebsocketCommunicator(application, f"/ws/rooms/{code}/html/{query}", headers=headers)
-
-
-@pytest.fixture
-def carol(django_user_model):
-    return django_user_model.objects.create_user(username="carol", password="x" * 12, display_name="Carol", is_host=True)
+    return ws_communicator(f"/ws/rooms/{code}/html/{query}", cookies)
 
 
 @pytest.fixture
 def room(carol):
     return services.room_create(owner=carol, name="Friday", max_waiting_per_singer=None)
-
-
-def ready_song(title="Song") -> Song:
-    return Song.objects.create(title=title, source=Song.Source.UPLOAD, status=Song.Status.READY, duration=180)
 
 
 def guest(room, name) -> tuple[dict[str, str], int]:
@@ -57,7 +44,7 @@ def guest(room, name) -> tuple[dict[str, str], int]:
 
 def add(room, singer_id, title):
     singer = room.singers.get(pk=singer_id)
-    return services.queue_add(room=room, actor=actor_for(room, token=singer.token), song=ready_song(title))
+    return services.queue_add(room=room, actor=actor_for(room, token=singer.token), song=SongFactory(title=title, ready=True))
 
 
 def roots(html: str) -> list[str]:
@@ -119,9 +106,12 @@ def test_it_sends_the_host_page_its_whole_state_first(room, carol):
 
     html = asyncio.run(scenario())
     code = room.code
-    assert roots(html) == [f"room-{code}", f"now-playing-{code}", f"host-queue-{code}", f"settings-{code}"]
+    assert roots(html) == [f"room-{code}", f"now-playing-{code}", f"host-queue-{code}", f"settings-{code}",
+                           f"host-requests-{code}"]
     assert 'value="Friday"' in fragment(html, f"settings-{code}")
-    assert all(f'data-version="{version}"' in fragment(html, fragment_id) for fragment_id in roots(html))
+    # Song requests change without the room's version (each request only moves forward).
+    versioned = [fragment_id for fragment_id in roots(html) if fragment_id != f"host-requests-{code}"]
+    assert all(f'data-version="{version}"' in fragment(html, fragment_id) for fragment_id in versioned)
     queue = fragment(html, f"host-queue-{code}")
     assert queue.index("First") < queue.index("Second") and 'class="drag-handle"' in queue
     assert "First" in fragment(html, f"now-playing-{code}")  # up next
@@ -142,7 +132,8 @@ def test_it_sends_a_singer_the_singers_fragments_with_their_own_songs(room, caro
 
     html = asyncio.run(scenario())
     code = room.code
-    assert roots(html) == [f"room-{code}", f"now-playing-{code}", f"queue-{code}", f"my-songs-{code}"]
+    assert roots(html) == [f"room-{code}", f"now-playing-{code}", f"queue-{code}", f"my-songs-{code}",
+                           f"my-requests-{code}"]
     assert "drag-handle" not in html
     mine = fragment(html, f"my-songs-{code}")
     assert "Gus sings" in mine and "Hal sings" not in mine and "up next" in mine
@@ -168,7 +159,7 @@ def test_it_gives_a_host_who_sings_the_singers_view_on_the_singer_page(room, car
 
 def test_it_renders_each_event_to_its_fragments(room, carol):
     gus_cookies, gus = guest(room, "Gus")
-    song = ready_song("Hello")
+    song = SongFactory(title="Hello", ready=True)
 
     def add_play_rename():
         singer = Room.objects.get(pk=room.pk).singers.get(pk=gus)
@@ -287,8 +278,6 @@ def test_it_resends_the_whole_state_on_reconnect(room):
 def test_it_renders_a_shared_fragment_once_for_many_watchers(room, monkeypatch):
     """The queue is the same for every phone: one render per event, not one per watcher;
     only "My songs" is drawn per singer."""
-    from queue_app import fragments
-
     watchers = [guest(room, f"Singer {n}") for n in range(5)]
     rendered = []
     real_render = fragments.render

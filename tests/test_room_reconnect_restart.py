@@ -15,7 +15,7 @@ import websockets
 from queue_app import services
 from queue_app.access import actor_for
 from songs.models import Song
-from tests.conftest import session_cookies, start_site
+from tests.helpers import session_cookies, start_site
 
 pytestmark = [pytest.mark.slow]
 

@@ -1,21 +1,19 @@
 """The party API's shapes and its refusals, in the one error format."""
 
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from queue_app.models import QueueEntry, Room
 from songs.models import Song
+from tests.factories import SongFactory
 
 pytestmark = pytest.mark.django_db
 
 
-def song(title="Song", status=Song.Status.READY, duration=180.0) -> Song:
-    return Song.objects.create(title=title, source=Song.Source.UPLOAD, status=status, duration=duration)
-
-
 @pytest.fixture
-def host_api(django_user_model):
-    carol = django_user_model.objects.create_user(username="carol", password="x" * 12, display_name="Carol", is_host=True)
+def host_api(carol):
+    """An API client signed in as Carol, who hosts the room."""
     client = APIClient()
     client.force_authenticate(carol)
     return client
@@ -47,7 +45,7 @@ def test_the_code_is_case_insensitive(code):
 def test_the_queue_lists_waiting_songs_in_play_order_with_estimates(code, host_api):
     ann, ben = join(code, "Ann"), join(code, "Ben")
     for client, title in ((ann, "A1"), (ann, "A2"), (ben, "B1")):
-        client.post(f"/api/rooms/{code}/queue", {"song": str(song(title).pk)}, format="json")
+        client.post(f"/api/rooms/{code}/queue", {"song": str(SongFactory(title=title, ready=True).pk)}, format="json")
     queue = host_api.get(f"/api/rooms/{code}/queue").json()
     assert [(item["position"], item["singer"]["name"], item["song"]["title"], item["wait_seconds"]) for item in queue] == [
         (0, "Ann", "A1", 0), (1, "Ben", "B1", 180), (2, "Ann", "A2", 360),
@@ -56,7 +54,7 @@ def test_the_queue_lists_waiting_songs_in_play_order_with_estimates(code, host_a
 
 
 def test_adding_answers_the_entry_with_its_place(code):
-    body = join(code, "Ann").post(f"/api/rooms/{code}/queue", {"song": str(song().pk), "key_shift": -3}, format="json")
+    body = join(code, "Ann").post(f"/api/rooms/{code}/queue", {"song": str(SongFactory(ready=True).pk), "key_shift": -3}, format="json")
     assert body.status_code == 201
     assert body.json()["position"] == 0 and body.json()["key_shift"] == -3 and body.json()["status"] == "waiting"
 
@@ -66,9 +64,7 @@ def test_adding_answers_the_entry_with_its_place(code):
     [("ready", False, 201), ("processing", False, 201), ("pending", False, 201), ("error", False, 400), ("ready", True, 400)],
 )
 def test_which_songs_may_be_queued(code, status, deleted, expected):
-    from django.utils import timezone
-
-    track = song(status=status)
+    track = SongFactory(status=status, duration=180.0)
     if deleted:
         Song.objects.filter(pk=track.pk).update(deleted_at=timezone.now())
     response = join(code, "Ann").post(f"/api/rooms/{code}/queue", {"song": str(track.pk)}, format="json")
@@ -85,8 +81,8 @@ def test_an_unknown_song_is_a_400(code):
 def test_the_limit_is_a_409_with_the_limit(code):
     ann = join(code, "Ann")
     for _ in range(2):
-        assert ann.post(f"/api/rooms/{code}/queue", {"song": str(song().pk)}, format="json").status_code == 201
-    refused = ann.post(f"/api/rooms/{code}/queue", {"song": str(song().pk)}, format="json")
+        assert ann.post(f"/api/rooms/{code}/queue", {"song": str(SongFactory(ready=True).pk)}, format="json").status_code == 201
+    refused = ann.post(f"/api/rooms/{code}/queue", {"song": str(SongFactory(ready=True).pk)}, format="json")
     assert refused.status_code == 409
     assert refused.json() == {"message": "You already have 2 songs waiting, the most this room allows.", "extra": {"limit": 2}}
 
@@ -108,7 +104,7 @@ def test_joining_again_from_the_same_browser_is_the_same_singer(code):
 
 def test_the_player_runs_through_the_queue(code, host_api):
     ann = join(code, "Ann")
-    entry = ann.post(f"/api/rooms/{code}/queue", {"song": str(song("A1").pk)}, format="json").json()
+    entry = ann.post(f"/api/rooms/{code}/queue", {"song": str(SongFactory(title="A1", ready=True).pk)}, format="json").json()
     player = host_api.post(f"/api/rooms/{code}/player", {"action": "play"}, format="json").json()
     assert player["entry"]["id"] == entry["id"] and player["paused"] is False and player["up_next"] is None
     seek = host_api.post(f"/api/rooms/{code}/player", {"action": "seek", "position": 61.5}, format="json").json()
@@ -139,8 +135,8 @@ def test_the_player_refuses_clearly(code, host_api, body, status, message):
 
 def test_reorder_moves_an_entry_and_answers_the_new_queue(code, host_api):
     ann, ben = join(code, "Ann"), join(code, "Ben")
-    ann.post(f"/api/rooms/{code}/queue", {"song": str(song("A1").pk)}, format="json")
-    b1 = ben.post(f"/api/rooms/{code}/queue", {"song": str(song("B1").pk)}, format="json").json()
+    ann.post(f"/api/rooms/{code}/queue", {"song": str(SongFactory(title="A1", ready=True).pk)}, format="json")
+    b1 = ben.post(f"/api/rooms/{code}/queue", {"song": str(SongFactory(title="B1", ready=True).pk)}, format="json").json()
     queue = host_api.post(f"/api/rooms/{code}/queue/reorder", {"entry": b1["id"], "position": 0}, format="json").json()
     assert [item["song"]["title"] for item in queue] == ["B1", "A1"]
     assert queue[0]["pinned_position"] == 0
@@ -150,13 +146,13 @@ def test_reorder_moves_an_entry_and_answers_the_new_queue(code, host_api):
 
 def test_an_entry_of_another_room_is_a_404(code, host_api):
     other = host_api.post("/api/rooms/", {"name": "Other"}, format="json").json()["code"]
-    entry = join(other, "Ann").post(f"/api/rooms/{other}/queue", {"song": str(song().pk)}, format="json").json()
+    entry = join(other, "Ann").post(f"/api/rooms/{other}/queue", {"song": str(SongFactory(ready=True).pk)}, format="json").json()
     assert host_api.delete(f"/api/rooms/{code}/queue/{entry['id']}").status_code == 404
 
 
 def test_a_song_done_cannot_be_removed(code, host_api):
     ann = join(code, "Ann")
-    entry = ann.post(f"/api/rooms/{code}/queue", {"song": str(song().pk)}, format="json").json()
+    entry = ann.post(f"/api/rooms/{code}/queue", {"song": str(SongFactory(ready=True).pk)}, format="json").json()
     host_api.post(f"/api/rooms/{code}/player", {"action": "play"}, format="json")
     response = ann.delete(f"/api/rooms/{code}/queue/{entry['id']}")
     assert response.status_code == 409 and response.json()["extra"] == {"status": "playing"}
@@ -164,7 +160,7 @@ def test_a_song_done_cannot_be_removed(code, host_api):
 
 def test_leaving_takes_my_waiting_songs(code, host_api):
     ann = join(code, "Ann")
-    ann.post(f"/api/rooms/{code}/queue", {"song": str(song().pk)}, format="json")
+    ann.post(f"/api/rooms/{code}/queue", {"song": str(SongFactory(ready=True).pk)}, format="json")
     assert ann.post(f"/api/rooms/{code}/leave").status_code == 204
     assert host_api.get(f"/api/rooms/{code}/queue").json() == []
     assert ann.get(f"/api/rooms/{code}/queue").status_code == 403

@@ -10,11 +10,13 @@ from django.core.management import CommandError, call_command
 from jobs import services
 from jobs.models import Job
 from songs import imports
+from songs.audio import separation
+from songs.audio.ffmpeg import probe
 from songs.models import Song
 from songs.pipeline import runner
-from songs.pipeline.plan import progress_span
-from tests.conftest import make_audio
+from songs.pipeline.plan import cluster_for, progress_span
 from tests.demucs_model import SMALL_NAME
+from tests.helpers import make_audio
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -36,8 +38,6 @@ def imported_up_to_separation(internet, broker, seconds: float) -> Job:
 
 
 def test_the_stems_have_the_songs_length_and_sample_rate(internet, broker):
-    from songs.audio.ffmpeg import probe
-
     job = broker.run(imported_up_to_separation(internet, broker, 6.0))
     assert job.status == Job.Status.COMPLETED, job.error_message
     song = job.song
@@ -82,8 +82,6 @@ def test_a_missing_model_fails_the_job_with_model_unavailable(internet, broker, 
 def test_an_encode_failure_is_retried_then_fails_with_encode_failed(
     internet, broker, settings, monkeypatch
 ):
-    from songs.audio import separation
-
     settings.JOB_RETRY_DELAYS = [0.05, 0.1]
     monkeypatch.setattr(separation, "AAC_BITRATE", "not-a-bitrate")  # ffmpeg refuses it
     job = broker.run(imported_up_to_separation(internet, broker, 3.0))
@@ -124,7 +122,5 @@ def test_separation_info_names_the_fix_when_the_model_is_missing(settings, tmp_p
 
 
 def test_the_pipeline_routes_separation_to_its_own_cluster():
-    from songs.pipeline.plan import cluster_for
-
     assert cluster_for("separate") == "separation"
     assert cluster_for("download") == cluster_for("transcode") == "encore"

@@ -8,7 +8,17 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from karaoke_site.env import env_bool, env_choice, env_float, env_int, env_list, env_path, env_url
+from karaoke_site.env import (
+    env_bool,
+    env_choice,
+    env_float,
+    env_float_list,
+    env_int,
+    env_list,
+    env_path,
+    env_rate,
+    env_url,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -86,11 +96,18 @@ def _check(tmp_path, **env) -> subprocess.CompletedProcess:
     )
 
 
-def test_it_will_not_start_without_a_secret_key_when_debug_is_off(tmp_path):
-    result = _check(tmp_path, DEBUG="false")
+def test_it_will_not_invent_a_secret_key_for_an_external_database(tmp_path):
+    result = _check(tmp_path, DEBUG="false", DATABASE_URL="postgres://encore@127.0.0.1:5432/encore")
     assert result.returncode != 0
     assert "SECRET_KEY is not set" in result.stderr
     assert not (tmp_path / "secret_key").exists()
+
+
+def test_it_generates_a_secret_key_once_on_the_embedded_default_with_debug_off(tmp_path):
+    assert _check(tmp_path).returncode == 0
+    first = (tmp_path / "secret_key").read_text()
+    assert _check(tmp_path, DEBUG="false").returncode == 0
+    assert (tmp_path / "secret_key").read_text() == first
 
 
 def test_it_generates_a_secret_key_once_in_debug(tmp_path):
@@ -108,9 +125,17 @@ def test_it_stops_at_start_up_on_a_bad_value(tmp_path):
 
 
 def test_it_reads_a_list_of_delays_and_refuses_a_word_in_it(environ):
-    from karaoke_site.env import env_float_list
-
     environ(JOB_RETRY_DELAYS="0.1, 0.2,0.4", BAD="4,soon")
     assert env_float_list("JOB_RETRY_DELAYS", [4.0]) == [0.1, 0.2, 0.4]
     with pytest.raises(ImproperlyConfigured, match="JOB_RETRY_DELAYS|'soon' is not a number"):
         env_float_list("BAD", [4.0])
+
+
+def test_it_reads_a_rate_and_refuses_one_without_a_period(environ):
+    environ(GOOD="10/15m", MINUTE="3/m", BAD="ten/minute", ZERO="0/1m")
+    assert env_rate("GOOD", "1/1s") == (10, 900)
+    assert env_rate("MINUTE", "1/1s") == (3, 60)
+    assert env_rate("UNSET_ENCORE_RATE", "30/1h") == (30, 3600)
+    for name in ("BAD", "ZERO"):
+        with pytest.raises(ImproperlyConfigured, match=f"{name}=.* is not a rate: write count/period"):
+            env_rate(name, "1/1s")

@@ -9,18 +9,15 @@ import uuid
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.testing import WebsocketCommunicator
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.test import Client
 
-from karaoke_site.asgi import application
 from queue_app import services
 from queue_app.access import actor_for
 from queue_app.models import Room
 from songs.models import Song
-from tests.conftest import session_cookies
-from tests.test_enrichment import JPEG, forget, point_providers_at, serve_coverart, serve_lrclib, serve_musicbrainz
+from tests.helpers import JPEG, session_cookies, ws_communicator
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_channel_layer")]
 
@@ -40,16 +37,6 @@ def party(django_user_model):
     singer, _ = services.singer_join(room=room, display_name="Ann")
     services.queue_add(room=room, actor=actor_for(room, token=singer.token), song=song)
     return room, song, session_cookies(carol)
-
-
-@pytest.fixture
-def providers(settings, internet):
-    prefix = point_providers_at(settings, internet)
-    serve_musicbrainz(internet)
-    serve_coverart(internet)
-    serve_lrclib(internet)
-    yield internet
-    forget(prefix)
 
 
 def edit_title(song, staff):
@@ -103,7 +90,7 @@ async def messages_until(ws, needle: str, limit: int = 6) -> list[str]:
 
 @pytest.mark.parametrize("flavour", ["json", "html"])
 @pytest.mark.parametrize("change", list(CHANGES))
-def test_a_song_change_redraws_every_room_where_it_waits(party, flavour, change, django_user_model, providers):
+def test_a_song_change_redraws_every_room_where_it_waits(party, flavour, change, django_user_model, recorded_providers):
     room, song, cookies = party
     staff = Client()
     staff.force_login(django_user_model.objects.create_superuser(username="admin", password="x" * 12))
@@ -112,10 +99,7 @@ def test_a_song_change_redraws_every_room_where_it_waits(party, flavour, change,
 
 async def _watch_and_change(room, song, cookies, staff, flavour, change):
     suffix = "html/" if flavour == "html" else ""
-    ws = WebsocketCommunicator(application, f"/ws/rooms/{room.code}/{suffix}", headers=[
-        (b"host", b"testserver"), (b"origin", b"http://testserver"),
-        (b"cookie", "; ".join(f"{k}={v}" for k, v in cookies.items()).encode()),
-    ])
+    ws = ws_communicator(f"/ws/rooms/{room.code}/{suffix}", cookies)
     connected, _ = await ws.connect()
     assert connected
     await ws.receive_from(timeout=5)  # the whole room

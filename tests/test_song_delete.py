@@ -44,7 +44,8 @@ def sees(client, song) -> dict[str, int | bool]:
     }
 
 
-def test_it_hides_a_soft_deleted_song_from_singers_and_keeps_its_files(client, singer_user, song):
+def test_it_hides_a_soft_deleted_song_from_singers_and_keeps_its_files(client, singer_user, song, settings):
+    settings.SONG_AUDIO_ACCESS = "accounts"  # so that the audio's answer shows the hiding
     client.force_login(singer_user)
     assert sees(client, song) == {"detail": 200, "listed": True, "audio": 200}
 
@@ -61,7 +62,8 @@ def test_it_lets_staff_still_play_a_soft_deleted_song(client, staff_user, song):
     assert client.get(f"/media/songs/{song.pk}/audio.m4a").status_code == 200
 
 
-def test_it_brings_a_restored_song_back(client, singer_user, staff_user, song):
+def test_it_brings_a_restored_song_back(client, singer_user, staff_user, song, settings):
+    settings.SONG_AUDIO_ACCESS = "accounts"
     services.song_soft_delete(song=song)
     client.force_login(staff_user)
     response = client.post(f"/api/songs/{song.pk}/restore")

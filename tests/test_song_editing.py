@@ -51,13 +51,13 @@ def messages_of(response):
 # --- API ---------------------------------------------------------------------------------
 
 
-def test_the_song_shows_its_musicbrainz_ids_cover_and_statuses(api):
+def test_the_song_shows_its_musicbrainz_ids_cover_and_statuses(staff_api):
     song = make_song(
         recording_mbid=STUDIO, release_mbid="0b0b1cc5-2a1a-4d0e-8c6b-3a4f0d5e7a90", year=1976, isrc="SEAYD7601020",
         genres=["pop"], metadata_status="found", lyrics_status="not_found",
         files={"cover": "cover.jpg", "cover_thumb": "cover-250.jpg"},
     )
-    body = api.get(f"/api/songs/{song.pk}/").json()
+    body = staff_api.get(f"/api/songs/{song.pk}/").json()
     assert body["recording_mbid"] == STUDIO and body["release_mbid"].startswith("0b0b1cc5")
     assert (body["year"], body["isrc"], body["genres"]) == (1976, "SEAYD7601020", ["pop"])
     assert (body["metadata_status"], body["lyrics_status"]) == ("found", "not_found")
@@ -65,18 +65,18 @@ def test_the_song_shows_its_musicbrainz_ids_cover_and_statuses(api):
     assert body["cover_thumb_url"] == reverse("song-file", args=[song.pk, "cover-250.jpg"])
 
 
-def test_edited_fields_are_locked_and_unchanged_ones_are_not(api):
+def test_edited_fields_are_locked_and_unchanged_ones_are_not(staff_api):
     song = make_song(album="Arrival", year=1976)
-    response = api.patch(f"/api/songs/{song.pk}", {"title": "Dancing Queen!", "album": "Arrival", "year": 1977},
+    response = staff_api.patch(f"/api/songs/{song.pk}", {"title": "Dancing Queen!", "album": "Arrival", "year": 1977},
                          format="json")
     assert response.status_code == 200
     assert response.json()["locked_fields"] == ["title", "year"]
     assert (response.json()["title"], response.json()["year"]) == ("Dancing Queen!", 1977)
 
 
-def test_a_year_out_of_range_is_a_400(api):
+def test_a_year_out_of_range_is_a_400(staff_api):
     song = make_song()
-    response = api.patch(f"/api/songs/{song.pk}", {"year": 12}, format="json")
+    response = staff_api.patch(f"/api/songs/{song.pk}", {"year": 12}, format="json")
     assert response.status_code == 400 and "year" in response.json()["message"]
 
 

@@ -1,18 +1,21 @@
 """The songs API: adding songs answers at once, errors are 4xx with a message."""
 
+import socket
+
 import pytest
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from jobs.models import Job
 from songs.models import Song
-from tests.conftest import make_audio
+from songs.selectors import youtube_search_cache_key
+from tests.helpers import make_audio
 
 pytestmark = pytest.mark.django_db
 
 
-def test_import_answers_202_with_the_song_and_its_job(api):
-    response = api.post("/api/songs/import", {"url": "https://youtu.be/dQw4w9WgXcQ"}, format="json")
+def test_import_answers_202_with_the_song_and_its_job(staff_api):
+    response = staff_api.post("/api/songs/import", {"url": "https://youtu.be/dQw4w9WgXcQ"}, format="json")
     assert response.status_code == 202, response.json()
     body = response.json()
     assert body["created"] is True
@@ -21,17 +24,17 @@ def test_import_answers_202_with_the_song_and_its_job(api):
     assert Job.objects.get(pk=body["job"]["id"]).song_id.hex == body["song"]["id"].replace("-", "")
 
 
-def test_importing_the_same_video_again_says_so(api):
-    first = api.post("/api/songs/import", {"url": "https://www.youtube.com/watch?v=dQw4w9WgXcQ"}, format="json").json()
-    again = api.post("/api/songs/import", {"url": "https://youtu.be/dQw4w9WgXcQ"}, format="json")
+def test_importing_the_same_video_again_says_so(staff_api):
+    first = staff_api.post("/api/songs/import", {"url": "https://www.youtube.com/watch?v=dQw4w9WgXcQ"}, format="json").json()
+    again = staff_api.post("/api/songs/import", {"url": "https://youtu.be/dQw4w9WgXcQ"}, format="json")
     assert again.status_code == 200
     assert again.json()["created"] is False and again.json()["song"]["id"] == first["song"]["id"]
     assert "Already in the library" in again.json()["message"]
 
 
 @pytest.mark.parametrize("body", [{}, {"url": ""}, {"url": "not a url"}, {"url": "ftp://x/y.mp3"}, {"url": "x" * 3000}])
-def test_a_bad_link_gets_a_400_with_a_message(api, body):
-    response = api.post("/api/songs/import", body, format="json")
+def test_a_bad_link_gets_a_400_with_a_message(staff_api, body):
+    response = staff_api.post("/api/songs/import", body, format="json")
     assert response.status_code == 400
     assert response.json()["message"]
     assert Song.objects.count() == 0
@@ -43,9 +46,9 @@ def test_only_staff_may_add_songs(singer_api):
     assert set(response.json()) == {"message", "extra"}
 
 
-def test_an_audio_upload_is_accepted(api):
+def test_an_audio_upload_is_accepted(staff_api):
     audio = SimpleUploadedFile("Dancing Queen.mp3", make_audio(2.0), content_type="audio/mpeg")
-    response = api.post("/api/songs/upload", {"file": audio}, format="multipart")
+    response = staff_api.post("/api/songs/upload", {"file": audio}, format="multipart")
     assert response.status_code == 202, response.json()
     song = Song.objects.get(pk=response.json()["song"]["id"])
     assert song.source == "upload" and song.title == "Dancing Queen"
@@ -56,8 +59,8 @@ def test_an_audio_upload_is_accepted(api):
     "name,content",
     [("notes.mp3", b"this is not audio at all\n" * 20), ("empty.mp3", b""), ("broken.mp3", b"ID3\x03\x00" + b"\x00" * 4000)],
 )
-def test_a_bad_upload_gets_a_400_and_nothing_is_stored(api, settings, name, content):
-    response = api.post("/api/songs/upload", {"file": SimpleUploadedFile(name, content)}, format="multipart")
+def test_a_bad_upload_gets_a_400_and_nothing_is_stored(staff_api, settings, name, content):
+    response = staff_api.post("/api/songs/upload", {"file": SimpleUploadedFile(name, content)}, format="multipart")
     assert response.status_code == 400, response.json()
     assert response.json()["message"]
     assert Song.objects.count() == 0
@@ -66,19 +69,19 @@ def test_a_bad_upload_gets_a_400_and_nothing_is_stored(api, settings, name, cont
     assert not any(songs_dir.glob("*/*")) and not any(incoming.glob("*"))
 
 
-def test_an_upload_over_the_limit_gets_a_413(api, settings):
+def test_an_upload_over_the_limit_gets_a_413(staff_api, settings):
     settings.UPLOAD_MAX_MB = 1
     big = SimpleUploadedFile("big.wav", make_audio(15.0, fmt="wav"))
-    response = api.post("/api/songs/upload", {"file": big}, format="multipart")
+    response = staff_api.post("/api/songs/upload", {"file": big}, format="multipart")
     assert response.status_code == 413
     assert "the limit is 1 MB" in response.json()["message"]
     assert Song.objects.count() == 0
 
 
-def test_the_same_upload_twice_returns_the_existing_song(api):
+def test_the_same_upload_twice_returns_the_existing_song(staff_api):
     audio = make_audio(2.0)
-    first = api.post("/api/songs/upload", {"file": SimpleUploadedFile("a.mp3", audio)}, format="multipart").json()
-    again = api.post("/api/songs/upload", {"file": SimpleUploadedFile("b.mp3", audio)}, format="multipart")
+    first = staff_api.post("/api/songs/upload", {"file": SimpleUploadedFile("a.mp3", audio)}, format="multipart").json()
+    again = staff_api.post("/api/songs/upload", {"file": SimpleUploadedFile("b.mp3", audio)}, format="multipart")
     assert again.status_code == 200 and again.json()["song"]["id"] == first["song"]["id"]
 
 
@@ -89,26 +92,26 @@ def make_song(**fields) -> Song:
     return Song.objects.create(**defaults)
 
 
-def test_the_library_searches_filters_orders_and_pages(api, settings):
+def test_the_library_searches_filters_orders_and_pages(staff_api, settings):
     make_song(title="Dancing Queen", artist="ABBA")
     make_song(title="Waterloo", artist="ABBA", status="error")
     make_song(title="Take On Me", artist="a-ha")
-    assert [s["title"] for s in api.get("/api/songs/?search=abba&ordering=title").json()["results"]] == [
+    assert [s["title"] for s in staff_api.get("/api/songs/?search=abba&ordering=title").json()["results"]] == [
         "Dancing Queen", "Waterloo"]
-    assert [s["title"] for s in api.get("/api/songs/?status=error").json()["results"]] == ["Waterloo"]
-    page = api.get("/api/songs/?ordering=-title&page=1").json()
+    assert [s["title"] for s in staff_api.get("/api/songs/?status=error").json()["results"]] == ["Waterloo"]
+    page = staff_api.get("/api/songs/?ordering=-title&page=1").json()
     assert page["count"] == 3 and page["results"][0]["title"] == "Waterloo"
-    assert api.get("/api/songs/?status=bogus").status_code == 400
-    assert api.get("/api/songs/?page=99").status_code == 404
+    assert staff_api.get("/api/songs/?status=bogus").status_code == 400
+    assert staff_api.get("/api/songs/?page=99").status_code == 404
 
 
-def test_a_host_edits_and_soft_deletes_and_restores_a_song(api):
+def test_a_host_edits_and_soft_deletes_and_restores_a_song(staff_api):
     song = make_song(title="Dancing Quen")
-    assert api.patch(f"/api/songs/{song.pk}", {"title": "Dancing Queen"}, format="json").json()["title"] == "Dancing Queen"
-    assert api.delete(f"/api/songs/{song.pk}").status_code == 204
-    assert api.get("/api/songs/").json()["count"] == 0
-    assert api.get("/api/songs/?deleted=true").json()["count"] == 1
-    assert api.post(f"/api/songs/{song.pk}/restore").json()["deleted_at"] is None
+    assert staff_api.patch(f"/api/songs/{song.pk}", {"title": "Dancing Queen"}, format="json").json()["title"] == "Dancing Queen"
+    assert staff_api.delete(f"/api/songs/{song.pk}").status_code == 204
+    assert staff_api.get("/api/songs/").json()["count"] == 0
+    assert staff_api.get("/api/songs/?deleted=true").json()["count"] == 1
+    assert staff_api.post(f"/api/songs/{song.pk}/restore").json()["deleted_at"] is None
 
 
 def test_singers_do_not_see_deleted_songs_or_edit(singer_api):
@@ -119,31 +122,27 @@ def test_singers_do_not_see_deleted_songs_or_edit(singer_api):
     assert singer_api.patch(f"/api/songs/{song.pk}", {"title": "x"}, format="json").status_code == 403
 
 
-def test_a_hard_delete_removes_the_song_for_good(api):
+def test_a_hard_delete_removes_the_song_for_good(staff_api):
     song = make_song(title="Gone")
-    assert api.delete(f"/api/songs/{song.pk}?hard=true").status_code == 204
+    assert staff_api.delete(f"/api/songs/{song.pk}?hard=true").status_code == 204
     assert not Song.objects.filter(pk=song.pk).exists()
 
 
-def test_reprocess_needs_a_known_stage_and_an_idle_song(api):
+def test_reprocess_needs_a_known_stage_and_an_idle_song(staff_api):
     song = make_song(title="x")
-    response = api.post(f"/api/songs/{song.pk}/reprocess", {"stage": "mix"}, format="json")
+    response = staff_api.post(f"/api/songs/{song.pk}/reprocess", {"stage": "mix"}, format="json")
     assert response.status_code == 400 and "Unknown stage" in response.json()["message"]
-    response = api.post(f"/api/songs/{song.pk}/reprocess", {"stage": "transcode"}, format="json")
+    response = staff_api.post(f"/api/songs/{song.pk}/reprocess", {"stage": "transcode"}, format="json")
     assert response.status_code == 202 and response.json()["kind"] == "reprocess"
-    assert api.post(f"/api/songs/{song.pk}/reprocess", {"stage": "transcode"}, format="json").status_code == 409
+    assert staff_api.post(f"/api/songs/{song.pk}/reprocess", {"stage": "transcode"}, format="json").status_code == 409
 
 
-def test_unknown_song_ids_are_404s(api):
-    assert api.get("/api/songs/00000000-0000-0000-0000-000000000000").status_code == 404
-    assert api.get("/api/songs/not-a-uuid").status_code == 404
+def test_unknown_song_ids_are_404s(staff_api):
+    assert staff_api.get("/api/songs/00000000-0000-0000-0000-000000000000").status_code == 404
+    assert staff_api.get("/api/songs/not-a-uuid").status_code == 404
 
 
-def test_youtube_search_when_youtube_is_unreachable_is_a_503(api, monkeypatch):
-    import socket
-
-    from songs.selectors import youtube_search_cache_key
-
+def test_youtube_search_when_youtube_is_unreachable_is_a_503(staff_api, monkeypatch):
     # Only this query's answer: the Redis may be shared with another run.
     cache.delete(youtube_search_cache_key("dancing queen", 5))
 
@@ -152,18 +151,16 @@ def test_youtube_search_when_youtube_is_unreachable_is_a_503(api, monkeypatch):
 
     # This machine has no internet; on one that does, make it so.
     monkeypatch.setattr(socket, "getaddrinfo", offline)
-    response = api.get("/api/youtube/search?q=dancing+queen")
+    response = staff_api.get("/api/youtube/search?q=dancing+queen")
     assert response.status_code == 503
     assert "YouTube" in response.json()["message"]
 
 
-def test_youtube_search_needs_a_query(api):
-    response = api.get("/api/youtube/search")
+def test_youtube_search_needs_a_query(staff_api):
+    response = staff_api.get("/api/youtube/search")
     assert response.status_code == 400 and response.json()["message"].startswith("q:")
 
 
-def test_youtube_search_results_are_cached(api):
-    from songs.selectors import youtube_search_cache_key
-
+def test_youtube_search_results_are_cached(staff_api):
     cache.set(youtube_search_cache_key("dancing  queen", 5), [{"id": "x", "title": "Dancing Queen"}], 60)
-    assert api.get("/api/youtube/search?q=Dancing Queen").json() == [{"id": "x", "title": "Dancing Queen"}]
+    assert staff_api.get("/api/youtube/search?q=Dancing Queen").json() == [{"id": "x", "title": "Dancing Queen"}]

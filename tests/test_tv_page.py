@@ -11,21 +11,18 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from karaoke_site.supervisor import network_urls
 from queue_app import selectors, services
 from queue_app.access import actor_for
 from songs.models import Song
+from tests.factories import RoomFactory, SongFactory
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def carol(django_user_model):
-    return django_user_model.objects.create_user(username="carol", password="x" * 12, display_name="Carol", is_host=True)
-
-
-@pytest.fixture
 def room(carol):
-    return services.room_create(owner=carol, name="Friday")
+    return RoomFactory(owner=carol, name="Friday")
 
 
 def client_for(user) -> Client:
@@ -37,14 +34,6 @@ def client_for(user) -> Client:
 
 def tv_url(room) -> str:
     return reverse("rooms:tv", args=[room.code])
-
-
-def stemmed_song(title="Dancing Queen") -> Song:
-    return Song.objects.create(
-        title=title, artist="ABBA", source=Song.Source.UPLOAD, status=Song.Status.READY, duration=180,
-        files={"audio_web": "audio.m4a", "instrumental_web": "instrumental.m4a", "vocals_web": "vocals.m4a",
-               "instrumental": "instrumental.flac", "vocals": "vocals.flac"},
-    )
 
 
 def test_it_shows_the_tv_to_the_rooms_host(room, carol):
@@ -108,14 +97,16 @@ def test_it_does_not_show_phones_a_loopback_join_address(room, carol):
     join_url = re.search(r'data-join-url="([^"]+)"', page).group(1)
     assert join_url.endswith(f":8000/rooms/{room.code}/")
     # This machine's network address when it has one (not guaranteed in a container).
-    from karaoke_site.supervisor import network_urls
-
     if network_urls("0.0.0.0", 8000)[1:]:
         assert "127.0.0.1" not in join_url
 
 
 def test_it_carries_the_stem_and_lyrics_urls_in_the_player(room, carol, singer_user):
-    song = stemmed_song()
+    song = SongFactory(
+        title="Dancing Queen", artist="ABBA", ready=True,
+        files={"audio_web": "audio.m4a", "instrumental_web": "instrumental.m4a", "vocals_web": "vocals.m4a",
+               "instrumental": "instrumental.flac", "vocals": "vocals.flac"},
+    )
     bob = services.singer_join(room=room, user=singer_user)[0]
     services.queue_add(room=room, actor=actor_for(room, user=singer_user), song=song)
     services.player_play(room=room, actor=actor_for(room, user=carol))
@@ -133,8 +124,7 @@ def test_it_carries_the_stem_and_lyrics_urls_in_the_player(room, carol, singer_u
 
 
 def test_it_gives_null_stems_for_a_song_not_separated_yet(room):
-    song = Song.objects.create(title="Fresh", source=Song.Source.UPLOAD, status=Song.Status.PROCESSING,
-                               files={"audio_web": "audio.m4a"})
+    song = SongFactory(title="Fresh", status=Song.Status.PROCESSING, files={"audio_web": "audio.m4a"})
     payload = selectors.song_payload(song)
     assert payload["instrumental_url"] is None and payload["vocals_url"] is None
     assert payload["lyrics_url"] == f"/api/songs/{song.pk}/lyrics"

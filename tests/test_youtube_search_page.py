@@ -54,8 +54,8 @@ def add_urls(response) -> list[str]:
     return [html.unescape(url) for url in re.findall(r'name="url" value="([^"]+)"', response.content.decode())]
 
 
-def test_it_shows_the_results_with_channel_duration_and_thumbnail(host, youtube, q):
-    response = search(host, q, **HTMX)
+def test_it_shows_the_results_with_channel_duration_and_thumbnail(staff_client, youtube, q):
+    response = search(staff_client, q, **HTMX)
 
     assert response.status_code == 200
     page = response.content.decode()
@@ -69,11 +69,11 @@ def test_it_shows_the_results_with_channel_duration_and_thumbnail(host, youtube,
     assert add_urls(response) == [f"https://www.youtube.com/watch?v={v.id}" for v in (QUEEN, KARAOKE, ELSEWHERE)]
 
 
-def test_it_shows_the_results_on_the_whole_page_without_htmx(host, youtube, q):
+def test_it_shows_the_results_on_the_whole_page_without_htmx(staff_client, youtube, q):
     song = Song.objects.create(title="Take On Me", source=Song.Source.URL, source_id="https://songs.example/1.mp3",
                                source_url="https://songs.example/1.mp3")
 
-    response = search(host, q)
+    response = search(staff_client, q)
 
     assert response.status_code == 200
     page = response.content.decode()
@@ -83,12 +83,12 @@ def test_it_shows_the_results_on_the_whole_page_without_htmx(host, youtube, q):
     assert f'id="song-{song.pk}"' in page
 
 
-def test_it_adds_a_result_and_answers_with_its_row_on_top_of_the_list(host, youtube, q, queued,
+def test_it_adds_a_result_and_answers_with_its_row_on_top_of_the_list(staff_client, youtube, q, queued,
                                                                       django_capture_on_commit_callbacks):
-    url = add_urls(search(host, q, **HTMX))[0]
+    url = add_urls(search(staff_client, q, **HTMX))[0]
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = host.post("/library/add", {"url": url}, **HTMX)
+        response = staff_client.post("/library/add", {"url": url}, **HTMX)
 
     assert response.status_code == 201
     song = Song.objects.get()
@@ -99,19 +99,19 @@ def test_it_adds_a_result_and_answers_with_its_row_on_top_of_the_list(host, yout
     assert [task[0] for task in queued] == ["songs.tasks.run_job"]
 
     # Searching again, it is in the library (from the cache: YouTube is not asked twice).
-    again = search(host, q.replace(" ", "  ").title(), **HTMX).content.decode()
+    again = search(staff_client, q.replace(" ", "  ").title(), **HTMX).content.decode()
     assert again.count("In the library") == 1
     assert len(searched_queries(youtube)) == 1
 
 
-def test_it_says_which_results_are_already_in_the_library(host, youtube, q):
+def test_it_says_which_results_are_already_in_the_library(staff_client, youtube, q):
     Song.objects.create(title="Dancing Queen", artist="ABBA", source=Song.Source.YOUTUBE, source_id=QUEEN.id,
                         source_url=f"https://www.youtube.com/watch?v={QUEEN.id}")
     # A deleted song does not count: adding it again makes a new one.
     Song.objects.create(title="Old", source=Song.Source.YOUTUBE, source_id=KARAOKE.id, deleted_at=timezone.now(),
                         source_url=f"https://www.youtube.com/watch?v={KARAOKE.id}")
 
-    response = search(host, q, **HTMX)
+    response = search(staff_client, q, **HTMX)
 
     page = response.content.decode()
     queen = page[page.index(f'id="youtube-{QUEEN.id}"'):page.index(f'id="youtube-{KARAOKE.id}"')]
@@ -119,24 +119,24 @@ def test_it_says_which_results_are_already_in_the_library(host, youtube, q):
     assert add_urls(response) == [f"https://www.youtube.com/watch?v={v.id}" for v in (KARAOKE, ELSEWHERE)]
 
 
-def test_it_shows_youtube_unreachable_inline_with_503(host, monkeypatch, q):
+def test_it_shows_youtube_unreachable_inline_with_503(staff_client, monkeypatch, q):
     monkeypatch.setattr(ytdlp, "SEARCH_OPTIONS", ytdlp_options(f"127.0.0.1:{closed_port()}"))
 
-    response = search(host, q, **HTMX)
+    response = search(staff_client, q, **HTMX)
 
     assert response.status_code == 503
     assert "YouTube could not be reached" in response.content.decode()
     assert 'role="alert"' in response.content.decode()
     # Without htmx: the page, with the message where the results would be.
-    response = search(host, q)
+    response = search(staff_client, q)
     assert response.status_code == 503
     assert "<html" in response.content.decode() and "YouTube could not be reached" in response.content.decode()
 
 
 @pytest.mark.parametrize(("query", "message"), [("", "Type what to look for"), ("   ", "Type what to look for"),
                                                  ("x" * 201, "at most 200 characters")])
-def test_it_refuses_a_blank_or_too_long_search_with_400(host, youtube, query, message):
-    response = search(host, query, **HTMX)
+def test_it_refuses_a_blank_or_too_long_search_with_400(staff_client, youtube, query, message):
+    response = search(staff_client, query, **HTMX)
 
     assert response.status_code == 400
     assert message in response.content.decode()
@@ -154,17 +154,17 @@ def test_it_refuses_singers_and_anonymous_visitors_like_the_rest_of_the_page(sin
     assert searched_queries(youtube) == []
 
 
-def test_it_answers_a_second_search_from_the_cache_without_asking_youtube(host, youtube, q):
-    first = search(host, q, **HTMX)
-    second = search(host, f"  {q.upper()} ", **HTMX)
+def test_it_answers_a_second_search_from_the_cache_without_asking_youtube(staff_client, youtube, q):
+    first = search(staff_client, q, **HTMX)
+    second = search(staff_client, f"  {q.upper()} ", **HTMX)
 
     assert first.status_code == second.status_code == 200
     assert add_urls(second) == add_urls(first)
     assert len(youtube.requests_to("/youtubei/v1/search")) == 1
 
 
-def test_it_answers_the_api_from_the_same_search(api, youtube, q):
-    response = api.get("/api/youtube/search", {"q": q, "limit": 2})
+def test_it_answers_the_api_from_the_same_search(staff_api, youtube, q):
+    response = staff_api.get("/api/youtube/search", {"q": q, "limit": 2})
 
     assert response.status_code == 200
     assert response.json()[0] == {

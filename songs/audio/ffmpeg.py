@@ -64,6 +64,23 @@ def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
+_BITRATE_RE = re.compile(r"Duration: .*?, bitrate: (\d+) kb/s")
+
+
+def bitrate_of(path: str | os.PathLike[str]) -> float | None:
+    """The overall bitrate (bits per second) ffmpeg reads from the head of a file, even a
+    partly downloaded one; None when it cannot tell."""
+    try:
+        done = subprocess.run(
+            [ffmpeg_exe(), "-nostdin", "-hide_banner", "-i", str(path)],
+            check=False, capture_output=True, text=True, errors="replace", timeout=15, stdin=subprocess.DEVNULL,
+        )
+    except (subprocess.TimeoutExpired, OSError):
+        return None
+    match = _BITRATE_RE.search(done.stderr)
+    return float(match[1]) * 1000 if match else None
+
+
 def probe(path: str | os.PathLike[str]) -> AudioInfo:
     """Decode ``path`` fully and describe its first audio stream.
 

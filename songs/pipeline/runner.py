@@ -114,11 +114,14 @@ class StageContext:
 
 
 def run_job(*, job_id, cluster: str) -> None:
-    job = services.job_claim(job_id=job_id, worker=services.worker_name())
+    # The job due soonest on this cluster, not necessarily job_id's (rotation order).
+    job = services.job_claim_next(job_id=job_id, cluster=cluster, worker=services.worker_name())
     if job is None:
         logger.info("job %s: not claimable (taken, cancelled or over)", job_id)
         return
     song_services.song_mark_processing(song=job.song)
+    # This worker holds the job's claim: whatever an interrupted attempt left is dead.
+    remove_leftovers(job.song.folder)
     with JobMonitor(job) as monitor:
         try:
             outcome = _run_stages(job, cluster, monitor)
@@ -129,10 +132,12 @@ def run_job(*, job_id, cluster: str) -> None:
                 services.job_mark_cancelled(job=job)
             return
         except AdapterError as exc:
+            remove_leftovers(job.song.folder)
             services.job_fail(job=job, code=exc.code, message=exc.message)
             return
         except Exception as exc:
             logger.exception("job %s failed unexpectedly", job.pk)
+            remove_leftovers(job.song.folder)
             services.job_fail(job=job, code="internal_error", message=f"Unexpected error: {type(exc).__name__}: {exc}")
             return
     if outcome == "handoff":
@@ -140,6 +145,27 @@ def run_job(*, job_id, cluster: str) -> None:
     if outcome != "merged":
         song_services.song_mark_ready(song=job.song)
     services.job_complete(job=job, message=job.message if outcome == "merged" else "Done.")
+
+
+# What the stages write before renaming into place: ffmpeg's and Demucs' `.<name>.part`
+# files, yt-dlp's `.download-*`. Nothing else in a song's folder starts with a dot and
+# ends so, and only the worker holding the song's job writes them.
+_LEFTOVERS = (".*.part", ".download-*")
+
+
+def remove_leftovers(folder) -> int:
+    """Remove the temporary files of interrupted stages from a song's folder."""
+    removed = 0
+    if not folder.is_dir():
+        return 0
+    for pattern in _LEFTOVERS:
+        for path in folder.glob(pattern):
+            if path.is_file():
+                path.unlink(missing_ok=True)
+                removed += 1
+    if removed:
+        logger.info("%s: removed %s temporary file(s) of an interrupted stage", folder, removed)
+    return removed
 
 
 def _run_stages(job: Job, cluster: str, monitor: JobMonitor) -> str:

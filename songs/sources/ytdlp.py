@@ -36,7 +36,7 @@ from yt_dlp.networking.exceptions import HTTPError as YtHTTPError
 from yt_dlp.networking.exceptions import TransportError
 from yt_dlp.utils import DownloadCancelled, UnsupportedError, YoutubeDLError
 
-from songs.audio.ffmpeg import format_seconds
+from songs.audio.ffmpeg import bitrate_of, format_seconds
 from songs.errors import AdapterError, Cancelled, PermanentError, TransientError
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,9 @@ MAX_SEARCH_RESULTS = 50
 # Extra yt-dlp options for searches, merged last. Empty in production; the tests point
 # the real yt-dlp at a local stand-in for YouTube with them (its `innertube_host`).
 SEARCH_OPTIONS: dict[str, Any] = {}
+# The same for reading and downloading one video (`download`, `video_info`): empty in
+# production; the tests send YouTube links to the local stand-in with them.
+DOWNLOAD_OPTIONS: dict[str, Any] = {}
 
 _YOUTUBE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{11}$")
 _YOUTUBE_HOSTS = {"youtube.com", "m.youtube.com", "music.youtube.com", "youtube-nocookie.com"}
@@ -109,7 +112,9 @@ def normalise_url(url: str) -> str:
     """A clean http(s) URL; YouTube links become ``https://www.youtube.com/watch?v=ID``.
 
     The canonical YouTube form drops playlist and timestamp parameters, so the
-    same video pasted twice is recognised as the same song.
+    same video pasted twice is recognised as the same song. A user name and password
+    (``https://user:pass@host/x.mp3``) are dropped: the link is stored and shown to the
+    site's accounts, and the same file is the same song whoever's password fetched it.
     """
     url = url.strip()
     if video_id := parse_youtube_id(url):
@@ -119,9 +124,8 @@ def normalise_url(url: str) -> str:
         raise PermanentError("invalid_url", f"{_shorten(url)!r} is not a web link (http:// or https://).")
     if any(c.isspace() for c in url):
         raise PermanentError("invalid_url", f"{_shorten(url)!r} contains spaces; paste the link exactly.")
-    netloc = parts.netloc.rsplit("@", 1)
-    netloc[-1] = netloc[-1].lower()
-    return urlunsplit((parts.scheme.lower(), "@".join(netloc), parts.path or "/", parts.query, ""))
+    host = parts.netloc.rsplit("@", 1)[-1].lower()
+    return urlunsplit((parts.scheme.lower(), host, parts.path or "/", parts.query, ""))
 
 
 def _split(url: str) -> SplitResult | None:
@@ -196,9 +200,9 @@ def download(
         "fragment_retries": 3,
         "continuedl": False,
         "ffmpeg_location": imageio_ffmpeg.get_ffmpeg_exe(),
-        "progress_hooks": [_progress_hook(on_progress, is_cancelled)],
+        "progress_hooks": [_progress_hook(on_progress, is_cancelled, duration_filter)],
         "match_filter": duration_filter,
-    }
+    } | DOWNLOAD_OPTIONS
     try:
         with yt_dlp.YoutubeDL(opts) as ydl:
             info = ydl.extract_info(url, download=True)
@@ -243,15 +247,39 @@ def _base_options(timeout: float) -> dict[str, Any]:
     }
 
 
+# A link to a plain file says no duration before its download: once this much of it is
+# here, ffmpeg reads its bitrate, and the length of the whole is estimated from its size.
+SIZE_CHECK_BYTES = 256 * 1024
+
+
 def _progress_hook(
-    on_progress: ProgressCallback | None, is_cancelled: CancelCheck | None
+    on_progress: ProgressCallback | None, is_cancelled: CancelCheck | None, too_long: _DurationFilter | None = None
 ) -> Callable[[dict[str, Any]], None]:
     last_check = 0.0
+    bitrate: float | None = None
+
+    def check_length(d: dict[str, Any]) -> None:
+        """Stop a file that will be longer than the limit early, not after downloading it whole."""
+        nonlocal bitrate
+        done = d.get("downloaded_bytes") or 0
+        if too_long is None or too_long.max_duration is None or done < SIZE_CHECK_BYTES:
+            return
+        if bitrate is None:
+            partial = d.get("tmpfilename") or d.get("filename")
+            bitrate = (bitrate_of(partial) if partial and os.path.isfile(partial) else None) or 0.0
+        if bitrate <= 0:
+            return
+        size = d.get("total_bytes") or done  # unknown size (chunked): what has come so far
+        estimate = size * 8 / bitrate
+        if estimate > too_long.max_duration * 1.05:  # a little slack: a bitrate is an average
+            too_long.rejected = estimate
+            raise _TooLong()
 
     def hook(d: dict[str, Any]) -> None:
         nonlocal last_check
         if d.get("status") != "downloading":
             return
+        check_length(d)
         now = time.monotonic()
         if is_cancelled and now - last_check >= CANCEL_CHECK_INTERVAL:
             last_check = now
@@ -350,6 +378,29 @@ def search(query: str, *, limit: int = 5, timeout: float = 10) -> list[SearchRes
     return [r for r in map(search_result_from_entry, (info or {}).get("entries") or []) if r]
 
 
+def video_info(video_id: str, *, timeout: float = 10) -> SearchResult:
+    """Title, channel and length of one YouTube video, without downloading it (a guest's
+    pasted link). The URL is built here from the id: nothing else is fetched."""
+    if not _YOUTUBE_ID_RE.match(video_id or ""):
+        raise PermanentError("not_youtube", "That is not a YouTube video id.")
+    url = f"https://www.youtube.com/watch?v={video_id}"
+    opts = _base_options(timeout) | {"skip_download": True, "noplaylist": True, "extractor_retries": 1} | DOWNLOAD_OPTIONS
+    try:
+        with yt_dlp.YoutubeDL(opts) as ydl:
+            info = ydl.extract_info(url, download=False, process=False)
+    except YoutubeDLError as exc:
+        error = classify_error(exc, url=url)
+        if error.code == "network":
+            raise TransientError(
+                "youtube_unreachable", "YouTube could not be reached. Check the internet connection and try again."
+            ) from exc
+        raise error from exc
+    result = search_result_from_entry({**(info or {}), "id": video_id})
+    if result is None:
+        raise PermanentError("unavailable", "YouTube has no such video.")
+    return result
+
+
 def search_result_from_entry(entry: dict[str, Any] | None) -> SearchResult | None:
     """Map one flat ``ytsearch`` entry; channels and playlists in the results are skipped."""
     if not entry or not _YOUTUBE_ID_RE.match(str(entry.get("id") or "")):
@@ -394,6 +445,14 @@ def classify_error(exc: BaseException, *, url: str) -> AdapterError:
         return TransientError("blocked", "YouTube is refusing downloads from this server for now. Will try again later.")
     if any(p in lowered for p in _UNAVAILABLE_PHRASES):
         return PermanentError("unavailable", f"This video cannot be downloaded: {_clean(_youtube_reason(chain) or text)}")
+    if "no connection adapters were found" in lowered or any(type(e).__name__ == "InvalidSchema" for e in chain):
+        # A redirect to file://, ftp://... : never followed, and no retry will change it.
+        return PermanentError("bad_redirect", "The link leads to something that is not a web address; "
+                                              "only http:// and https:// links can be downloaded.")
+    if any(type(e).__name__ in ("RemoteDisconnected", "BadStatusLine") for e in chain) or \
+            "remote end closed connection without response" in lowered:
+        # It hung up without a word of HTTP: a database, a mail server, not a web server.
+        return PermanentError("not_http", f"The server at {host} is not a web server; check the link.")
     if network := _network_problem(chain, lowered, host):
         return TransientError("network", network)
     log.warning("Unclassified yt-dlp error for %s: %s", url, text)

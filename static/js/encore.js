@@ -1,4 +1,4 @@
-// Small behaviour shared by the Library and Jobs pages (loaded after htmx, deferred).
+// Small behaviour shared by the Library, Jobs and party pages (loaded after htmx, deferred).
 
 // htmx leaves 4xx answers unswapped by default. Encore's views answer a refusal
 // with the fragment that explains it (the row with its error, an inline message
@@ -11,6 +11,26 @@ document.addEventListener("htmx:beforeSwap", (event) => {
     event.detail.shouldSwap = true;
     event.detail.isError = false;
   }
+});
+
+// The pages run no inline script and no eval (the Content-Security-Policy forbids both),
+// so what an onsubmit="..." or an hx-trigger filter ("input[...]") did is done here.
+
+// A form with data-confirm="question?" is sent only if the user says yes.
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (form instanceof HTMLFormElement && form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
+    event.preventDefault();
+  }
+});
+
+// An input with data-min-length="3" sends nothing as the user types until it holds that
+// many characters (a submit of its form still goes, and the form's `required` speaks).
+document.addEventListener("htmx:confirm", (event) => {
+  const elt = event.detail.elt;
+  const trigger = event.detail.triggeringEvent;
+  if (!elt.dataset || !elt.dataset.minLength || !trigger || trigger.type !== "input") return;
+  if (elt.value.trim().length < Number(elt.dataset.minLength)) event.preventDefault();
 });
 
 // A form marked data-reset-on-success is emptied once its request succeeded.

@@ -9,7 +9,19 @@
 document.addEventListener("htmx:oobBeforeSwap", (event) => {
   const current = event.detail.target;
   const incoming = event.detail.fragment && event.detail.fragment.firstElementChild;
-  if (!current || !incoming || !("version" in current.dataset) || !("version" in incoming.dataset)) return;
+  if (!current || !incoming) return;
+  // The host is typing in a card that pushes redraw (a reason to deny a song request,
+  // while progress ticks of the approved ones arrive): swapping it now would throw away
+  // what they typed. Keep the newest copy; it goes in once they have left the card.
+  if (current.matches("[data-hold-while-typing]") && current.contains(document.activeElement) &&
+      document.activeElement.matches("input, textarea")) {
+    const pending = incoming.cloneNode(true);
+    pending.removeAttribute("hx-swap-oob");
+    current._pendingSwap = pending.outerHTML;
+    event.detail.shouldSwap = false;
+    return;
+  }
+  if (!("version" in current.dataset) || !("version" in incoming.dataset)) return;
   if (Number(incoming.dataset.version) < Number(current.dataset.version)) {
     event.detail.shouldSwap = false;
     return;
@@ -49,6 +61,31 @@ document.addEventListener("focusout", (event) => {
   const form = event.target.closest && event.target.closest("form.settings");
   if (!form || !form._pendingSwap || form.dataset.dirty || form.contains(event.relatedTarget)) return;
   htmx.swap(form, form._pendingSwap, { swapStyle: "outerHTML" });
+});
+
+document.addEventListener("focusout", (event) => {
+  const card = event.target.closest && event.target.closest("[data-hold-while-typing]");
+  if (!card || !card._pendingSwap || card.contains(event.relatedTarget)) return;
+  // A little later: the focus may have left for a button of the card (Safari does not
+  // focus a clicked button), whose request then answers with a fresh card anyway.
+  setTimeout(() => {
+    if (!card.isConnected || card.contains(document.activeElement) || card.querySelector(".htmx-request")) return;
+    htmx.swap(card, card._pendingSwap, { swapStyle: "outerHTML" });
+  }, 300);
+});
+
+// "No song matches": the offer to search YouTube for the same words runs that search
+// in place (the link itself is the way without JavaScript).
+document.addEventListener("click", (event) => {
+  const offer = event.target.closest && event.target.closest("[data-youtube-search]");
+  const section = document.getElementById("search-youtube");
+  const box = section && section.querySelector("input[type=search]");
+  if (!offer || !box) return;
+  event.preventDefault();
+  box.value = offer.dataset.youtubeSearch;
+  box.form.requestSubmit();
+  section.scrollIntoView({ block: "start" });
+  box.focus({ preventScroll: true });
 });
 
 function partySortable(list) {

@@ -6,8 +6,7 @@ from playwright.sync_api import expect
 
 from jobs.models import Job
 from songs import imports
-from tests.conftest import make_audio
-from tests.e2e.test_library_browser import sign_in
+from tests.helpers import make_audio, sign_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 

@@ -9,15 +9,9 @@ import pytest
 from playwright.sync_api import expect
 
 from songs.models import Song
-from tests.conftest import make_audio, session_cookies
+from tests.helpers import make_audio, sign_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
-
-
-def sign_in(page, live_site, user) -> None:
-    page.context.add_cookies(
-        [{"name": name, "value": value, "url": live_site.url} for name, value in session_cookies(user).items()]
-    )
 
 
 def test_it_filters_as_you_type_and_shows_an_added_song_until_it_is_ready(live_site, page, staff_user, internet):

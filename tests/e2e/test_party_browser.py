@@ -7,28 +7,9 @@ from playwright.sync_api import expect
 
 from queue_app import services
 from songs.models import Song
-from tests.conftest import session_cookies
+from tests.helpers import COUNT_PUSHES, open_live, sign_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
-
-# Counts the fragments pushed over the WebSocket, from before the page's own scripts run.
-COUNT_PUSHES = "document.addEventListener('htmx:wsAfterMessage', () => { window.pushes = (window.pushes || 0) + 1; });"
-
-
-def sign_in(page, live_site, user) -> None:
-    page.context.add_cookies(
-        [{"name": name, "value": value, "url": live_site.url} for name, value in session_cookies(user).items()]
-    )
-
-
-def open_live(page, url: str) -> None:
-    """Open a party page and wait for its WebSocket's first message (the whole room)."""
-    page.add_init_script(COUNT_PUSHES)
-    page.goto(url)
-    page.wait_for_function("window.pushes > 0")
-    # Anything on `window` survives only if the page is never reloaded.
-    page.evaluate("window.stillTheSamePage = true")
-
 
 def entry_ids(page, selector: str) -> list[str]:
     return page.locator(selector).evaluate_all("items => items.map(item => item.dataset.entryId)")
@@ -51,7 +32,7 @@ def test_it_shows_a_guests_song_to_the_host_live_and_the_hosts_move_to_the_guest
     expect(host_queue).to_contain_text("The queue is empty")
 
     # The guest: their own browser (a phone), no account.
-    phone_context = browser.new_context()
+    phone_context = browser.new_context(bypass_csp=True)  # see the `page` fixture
     phone = phone_context.new_page()
     phone.set_default_timeout(15_000)
     phone.add_init_script(COUNT_PUSHES)

@@ -24,8 +24,8 @@ from queue_app import services
 from queue_app.access import actor_for
 from queue_app.models import QueueEntry, Room
 from songs.models import Song
-from tests.conftest import make_audio, start_site
-from tests.e2e.test_party_browser import COUNT_PUSHES, open_live, sign_in
+from tests.factories import SongFactory
+from tests.helpers import COUNT_PUSHES, make_audio, open_live, sign_in, start_site
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -47,15 +47,11 @@ def songs_with_stems(live_site, stems):
     made = []
 
     def make(title: str) -> Song:
-        song = Song.objects.create(
-            title=title, artist="The Testers", source=Song.Source.UPLOAD, status=Song.Status.READY,
+        song = SongFactory(
+            title=title, artist="The Testers", with_stems=True, contents=stems,
             duration=SONG_SECONDS, lyrics_plain=f"Words of {title}", lyrics_status=Song.LookupStatus.FOUND,
-            files={"instrumental_web": "instrumental.m4a", "vocals_web": "vocals.m4a"},
         )
         assert str(song.folder).startswith(str(settings.MEDIA_ROOT))
-        song.folder.mkdir(parents=True, exist_ok=True)
-        for name, data in stems.items():
-            (song.folder / name).write_bytes(data)
         made.append(song)
         return song
 
@@ -66,14 +62,8 @@ def songs_with_stems(live_site, stems):
         song.folder.rmdir()
 
 
-@pytest.fixture
-def carol(django_user_model):
-    return django_user_model.objects.create_user(username="carol", password="x" * 12, display_name="Carol",
-                                                 is_host=True)
-
-
 def new_page(browser, **options):
-    page = browser.new_context(**options).new_page()
+    page = browser.new_context(bypass_csp=True, **options).new_page()  # see the `page` fixture
     page.set_default_timeout(15_000)
     return page
 

@@ -19,7 +19,8 @@ from queue_app import services
 from queue_app.access import actor_for
 from queue_app.models import QueueEntry, Room
 from songs.models import Song
-from tests.conftest import make_audio, session_cookies
+from tests.factories import SongFactory
+from tests.helpers import make_audio, session_cookies
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -43,16 +44,12 @@ def stems() -> dict[str, bytes]:
 
 
 def song_with_stems(stems: dict[str, bytes], title: str) -> Song:
-    song = Song.objects.create(
-        title=title, artist="The Testers", source=Song.Source.UPLOAD, status=Song.Status.READY,
+    song = SongFactory(
+        title=title, artist="The Testers", with_stems=True, contents=stems,
         duration=SONG_SECONDS, lyrics_synced=lrc(title), lyrics_status=Song.LookupStatus.FOUND,
-        files={"instrumental_web": "instrumental.m4a", "vocals_web": "vocals.m4a"},
     )
     # song.folder is under the live site's MEDIA_ROOT (live tests share its DATA_DIR).
     assert str(song.folder).startswith(str(settings.MEDIA_ROOT))
-    song.folder.mkdir(parents=True, exist_ok=True)
-    for name, data in stems.items():
-        (song.folder / name).write_bytes(data)
     return song
 
 
@@ -97,7 +94,7 @@ def start_tv(page):
 
 
 def second_page(browser):
-    page = browser.new_context().new_page()
+    page = browser.new_context(bypass_csp=True).new_page()  # see the `page` fixture
     page.set_default_timeout(15_000)
     return page
 

@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 from songs.models import Song
 from songs.selectors import youtube_search_cache_key
 from songs.sources import ytdlp
-from tests.conftest import session_cookies
+from tests.helpers import session_cookies
 from tests.internet import LocalInternet, closed_port
 from tests.youtube import Video, searched_queries, serve_search, ytdlp_options
 

@@ -1,0 +1,59 @@
+"""Django middleware the wiring puts in MIDDLEWARE."""
+
+from urllib.parse import unquote_to_bytes
+
+from asgiref.sync import iscoroutinefunction
+from django.core.exceptions import BadRequest
+from django.utils.decorators import sync_and_async_middleware
+from django.utils.deprecation import MiddlewareMixin
+
+from common.answers import error_answer
+from common.throttle import Throttled, with_retry_after
+
+
+def has_nul(*, path: str = "", query_string: str | bytes = b"") -> bool:
+    """Does this (decoded) path or (raw) query string hold a NUL byte, written or %00?
+
+    PostgreSQL refuses NUL in text, so a NUL that reaches a query is a 500 there and a
+    miss on SQLite; no address, code or search of the site can hold one. (Form fields
+    and the API's fields refuse it themselves: Django's and DRF's CharField.)
+    """
+    if isinstance(query_string, str):
+        query_string = query_string.encode("latin1", "replace")
+    return "\x00" in path or b"\x00" in unquote_to_bytes(query_string)
+
+
+def _check(request) -> None:
+    if has_nul(path=request.path, query_string=request.META.get("QUERY_STRING", "")):
+        raise BadRequest("The address holds invalid characters.")
+
+
+@sync_and_async_middleware
+def reject_nul_bytes(get_response):
+    """A NUL byte in the path or the query string is a 400 (the error pages say it), for
+    every view, before any of them passes it to the database."""
+    if iscoroutinefunction(get_response):
+
+        async def middleware(request):
+            _check(request)
+            return await get_response(request)
+
+    else:
+
+        def middleware(request):
+            _check(request)
+            return get_response(request)
+
+    return middleware
+
+
+class ThrottledAnswers(MiddlewareMixin):
+    """A Throttled that a page's view does not answer itself (where the user acted) is a
+    429 with its message and Retry-After. (The API's handler answers its own.)"""
+
+    def process_exception(self, request, exception):
+        if isinstance(exception, Throttled):
+            answer = error_answer(request, status=429, message=exception.message, template="429.html",
+                                  extra=exception.extra)
+            return with_retry_after(answer, exception)
+        return None
