@@ -1,6 +1,5 @@
 """What a WebSocket handshake goes through before any consumer: the ASGI wiring wraps
-the WebSocket router in `SameOriginWebSockets` and `CleanWebSocketPaths`, and ends the
-routes with `not_found`.
+the WebSocket router in `SameOriginWebSockets` and `WebSocketAddresses`.
 
 Same origin, whatever ALLOWED_HOSTS says. A browser sends its cookies with a WebSocket
 handshake to any site, from any page, and the server is the only one who can say no:
@@ -125,20 +124,23 @@ class SameOriginWebSockets:
         await self.application(scope, receive, send)
 
 
-class CleanWebSocketPaths:
-    """ASGI middleware: a handshake whose path or query string holds a NUL is a 400."""
+class WebSocketAddresses:
+    """ASGI middleware: a handshake whose path or query string holds a NUL is a 400, one
+    to an address none of `routes` serves a 404 (rather than Channels' router crashing
+    with "No route found", a 500), both before the session is read."""
 
-    def __init__(self, application):
+    def __init__(self, application, routes):
         self.application = application
+        self.routes = routes
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "websocket" and has_nul(path=scope.get("path", ""), query_string=scope.get("query_string", b"")):
-            await refuse_handshake(scope, receive, send, status=400, message="The address holds invalid characters.")
-            return
+        if scope["type"] == "websocket":
+            if has_nul(path=scope.get("path", ""), query_string=scope.get("query_string", b"")):
+                await refuse_handshake(scope, receive, send, status=400, message="The address holds invalid characters.")
+                return
+            path, root = scope.get("path", ""), scope.get("root_path", "")
+            path = (path[len(root):] if root and path.startswith(root) else path).lstrip("/")
+            if not any(route.pattern.match(path) for route in self.routes):
+                await refuse_handshake(scope, receive, send, status=404, message="There is no socket at this address.")
+                return
         await self.application(scope, receive, send)
-
-
-async def not_found(scope, receive, send) -> None:
-    """The last WebSocket route: an address no consumer serves is a 404, not a crash of
-    Channels' router ("No route found", a 500)."""
-    await refuse_handshake(scope, receive, send, status=404, message="There is no socket at this address.")

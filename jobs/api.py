@@ -26,7 +26,7 @@ class JobOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Job
         fields = [
-            "id", "song", "song_title", "kind", "status", "stage", "start_stage", "progress", "message",
+            "id", "song", "song_title", "kind", "params", "status", "stage", "start_stage", "progress", "message",
             "error_code", "error_message", "attempts", "manual_retries", "priority", "cancel_requested",
             "next_attempt_at", "heartbeat_at", "worker", "task_id", "stage_seconds",
             "created_at", "started_at", "finished_at",

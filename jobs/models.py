@@ -38,6 +38,9 @@ class Job(models.Model):
     class Kind(models.TextChoices):
         IMPORT = "import", "Import"
         REPROCESS = "reprocess", "Reprocess"
+        # A song's stems in another key (songs/pipeline/plan.render_stages); `params`
+        # says which. Several may run beside each other and beside an import.
+        KEY = "key", "Key change"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -53,6 +56,8 @@ class Job(models.Model):
     ACTIVE = (Status.PENDING, Status.QUEUED, Status.RUNNING, Status.RETRYING)
     CLAIMABLE = (Status.PENDING, Status.QUEUED, Status.RETRYING)
     FINISHED = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
+    # The kinds that rewrite the subject as a whole: one of them at a time per subject.
+    EXCLUSIVE_KINDS = (Kind.IMPORT, Kind.REPROCESS)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # What the job works on is named by the wiring (settings.JOBS_SUBJECT_MODEL, the
@@ -66,6 +71,9 @@ class Job(models.Model):
         max_length=64, blank=True, help_text="The Django-Q2 cluster that runs its current stage."
     )
     start_stage = models.CharField(max_length=32, blank=True, help_text="Reprocess from this stage.")
+    # What the layer above needs to run this kind (a key change: {"semitones": 2}). This
+    # app stores it and compares it (one active job per subject, kind and params), never reads it.
+    params = models.JSONField(default=dict, blank=True)
     progress = models.FloatField(default=0)
     message = models.CharField(max_length=500, blank=True, help_text="What is happening, in words.")
     error_code = models.CharField(max_length=64, blank=True)
@@ -95,8 +103,14 @@ class Job(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["song"],
-                condition=Q(status__in=["pending", "queued", "running", "retrying"]),
+                condition=Q(status__in=["pending", "queued", "running", "retrying"], kind__in=["import", "reprocess"]),
                 name="one_active_job_per_song",
+            ),
+            # The same work asked twice at once (two singers choosing +2 together) is one job.
+            models.UniqueConstraint(
+                fields=["song", "kind", "params"],
+                condition=Q(status__in=["pending", "queued", "running", "retrying"]) & ~Q(kind__in=["import", "reprocess"]),
+                name="one_active_job_per_song_kind_params",
             ),
             models.CheckConstraint(condition=Q(progress__gte=0) & Q(progress__lte=100), name="job_progress_0_100"),
         ]

@@ -43,12 +43,15 @@ def _refresh(job_id) -> Job:
 
 
 def job_create(
-    *, song, stage: str, cluster: str, user=None, kind: str = Job.Kind.IMPORT, start_stage: str = ""
+    *, song, stage: str, cluster: str, user=None, kind: str = Job.Kind.IMPORT, start_stage: str = "",
+    params: dict | None = None,
 ) -> Job:
     """A new job for `song` at `stage` on `cluster`, enqueued (and announced as queued) when
-    the caller's transaction commits. The caller's pipeline knows the stages; this app does not."""
+    the caller's transaction commits. The caller's pipeline knows the stages (and what
+    `params` mean); this app does not."""
     job = Job.objects.create(
-        song=song, kind=kind, stage=stage, cluster=cluster, start_stage=start_stage, created_by=user
+        song=song, kind=kind, stage=stage, cluster=cluster, start_stage=start_stage, created_by=user,
+        params=params or {},
     )
     _log(job.pk, "created", stage=stage, message=f"{job.get_kind_display()} requested")
     transaction.on_commit(lambda: job_enqueue(job_id=job.pk, job=job))
@@ -304,15 +307,16 @@ def job_retry(*, job: Job, user=None) -> Job:
         job_enqueue(job_id=job.pk)
         return _refresh(job.pk)
     if fresh.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
-        raise Conflict(f"Only a failed or cancelled job can be retried (or one left waiting with no task); "
-                       f"this one is {fresh.status}.", extra={"job": str(job.pk), "status": fresh.status})
+        waiting = " (or one left waiting with no task)" if fresh.status in Job.CLAIMABLE else ""
+        raise Conflict(f"Only a failed or cancelled job can be retried{waiting}; this one is {fresh.status}.",
+                       extra={"job": str(job.pk), "status": fresh.status})
     if fresh.manual_retries >= settings.JOB_MAX_MANUAL_RETRIES:
         raise ApplicationError(
             f"This job was retried {fresh.manual_retries} times already; the limit is "
             f"{settings.JOB_MAX_MANUAL_RETRIES}. Reprocess the song or delete it.",
             extra={"job": str(job.pk)}, status_code=409,
         )
-    if Job.objects.filter(song_id=fresh.song_id, status__in=Job.ACTIVE).exclude(pk=job.pk).exists():
+    if jobs_competing(fresh).exists():
         raise Conflict("Another job is already working on this song.", extra={"job": str(job.pk)})
     with transaction.atomic():
         updated = Job.objects.filter(pk=job.pk, status__in=[JobStatus.FAILED, JobStatus.CANCELLED]).update(
@@ -327,6 +331,16 @@ def job_retry(*, job: Job, user=None) -> Job:
         events.job_updated(fresh)
         transaction.on_commit(lambda: job_enqueue(job_id=job.pk))
     return fresh
+
+
+def jobs_competing(job: Job):
+    """The active jobs that `job` may not run beside (the database's unique constraints):
+    for an import or a reprocess, any other of those on its subject; for another kind,
+    the same kind with the same params on its subject."""
+    others = Job.objects.filter(song_id=job.song_id, status__in=Job.ACTIVE).exclude(pk=job.pk)
+    if job.kind in Job.EXCLUSIVE_KINDS:
+        return others.filter(kind__in=Job.EXCLUSIVE_KINDS)
+    return others.filter(kind=job.kind, params=job.params)
 
 
 # --- crash recovery -----------------------------------------------------------------

@@ -27,6 +27,8 @@ urlpatterns = [
     re_path(rf"^rooms/{CODE}/?$", rooms_api.RoomDetailApi.as_view(), name="api-room-detail"),
     re_path(rf"^rooms/{CODE}/join/?$", rooms_api.RoomJoinApi.as_view(), name="api-room-join"),
     re_path(rf"^rooms/{CODE}/leave/?$", rooms_api.RoomLeaveApi.as_view(), name="api-room-leave"),
+    re_path(rf"^rooms/{CODE}/singers/(?P<singer_id>[0-9]{{1,18}})/?$", rooms_api.SingerDetailApi.as_view(),
+            name="api-room-singer"),
     re_path(rf"^rooms/{CODE}/history/?$", rooms_api.RoomHistoryApi.as_view(), name="api-room-history"),
     re_path(rf"^rooms/{CODE}/queue/?$", rooms_api.QueueApi.as_view(), name="api-room-queue"),
     re_path(rf"^rooms/{CODE}/queue/reorder/?$", rooms_api.QueueReorderApi.as_view(), name="api-room-queue-reorder"),

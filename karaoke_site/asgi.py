@@ -13,7 +13,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from common.bodylimit import BodyLimit  # noqa: E402
-from common.sockets import CleanWebSocketPaths, SameOriginWebSockets  # noqa: E402
+from common.sockets import SameOriginWebSockets, WebSocketAddresses  # noqa: E402
 from karaoke_site.routing import websocket_urlpatterns  # noqa: E402
 
 # WhiteNoise serves files with a synchronous iterator; Django warns about it on
@@ -26,6 +26,8 @@ application = ProtocolTypeRouter(
     {
         # Bodies are capped before Django reads them (it reads a whole body first).
         "http": BodyLimit(django_asgi_app),
-        "websocket": SameOriginWebSockets(CleanWebSocketPaths(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))),
+        "websocket": SameOriginWebSockets(
+            WebSocketAddresses(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)), websocket_urlpatterns)
+        ),
     }
 )

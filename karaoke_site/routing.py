@@ -1,8 +1,7 @@
 """WebSocket addresses of every app, in one list for the ASGI router."""
 
-from django.urls import path, re_path
+from django.urls import path
 
-from common import sockets
 from jobs import consumers as job_consumers
 from queue_app import consumers as room_consumers
 from songs import consumers as song_consumers
@@ -14,5 +13,4 @@ websocket_urlpatterns = [
     path("ws/library/html/", song_consumers.LibraryHtmlConsumer.as_asgi()),
     path("ws/rooms/<str:code>/", room_consumers.RoomJsonConsumer.as_asgi()),
     path("ws/rooms/<str:code>/html/", room_consumers.RoomHtmlConsumer.as_asgi()),
-    re_path(r"^", sockets.not_found),  # anything else: a 404, not the router's "No route found" crash
 ]

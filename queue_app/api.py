@@ -235,6 +235,26 @@ class RoomLeaveApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+class SingerDetailApi(APIView):
+    """Rename a singer: yourself (a singer), or anyone (the host). 409 when the name is taken
+    (case-insensitive), with a suggestion."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema_serializer(component_name="PartySingerRenameInput")
+    class InputSerializer(serializers.Serializer):
+        display_name = serializers.CharField(max_length=80)
+
+    @extend_schema(request=InputSerializer, responses=SingerBriefSerializer, parameters=[TOKEN_PARAMETER])
+    def patch(self, request, code, singer_id):
+        room = _room(code)
+        actor = _watcher(request, room)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        singer = services.singer_rename(room=room, actor=actor, singer_id=int(singer_id), **data.validated_data)
+        return Response({"id": singer.pk, "name": singer.display_name})
+
+
 class RoomHistoryApi(APIView):
     """What was sung and skipped in this room, the latest first (members)."""
 

@@ -183,8 +183,63 @@ def singer_join(*, room: Room, user=None, display_name: str = "", password: str 
             return known, False
         if user is None and not display_name:
             raise ApplicationError("Tell us your name to join.", extra={"fields": {"display_name": ["required"]}})
-        singer = Singer.objects.create(room=room, user=user, display_name=display_name or str(user))
+        name = display_name or str(user)
+        if user is not None and not display_name:
+            name = _free_name(room, name)  # an account's own name: take the next free one
+        else:
+            _require_free_name(room, name)
+        singer = Singer.objects.create(room=room, user=user, display_name=name)
     return singer, True
+
+
+def _taken(room: Room, name: str, *, but: int | None = None) -> bool:
+    # Case-insensitive in Python, not in the database: SQLite's NOCASE knows only ASCII.
+    others = Singer.objects.filter(room=room, left_at__isnull=True).exclude(pk=but).values_list("display_name", flat=True)
+    return name.casefold() in {other.casefold() for other in others}
+
+
+def _free_name(room: Room, name: str, *, but: int | None = None) -> str:
+    candidate, number = name, 1
+    while _taken(room, candidate, but=but):
+        number += 1
+        candidate = f"{name[:75]} {number}"
+    return candidate
+
+
+def _require_free_name(room: Room, name: str, *, but: int | None = None) -> None:
+    if _taken(room, name, but=but):
+        suggestion = _free_name(room, name, but=but)
+        raise Conflict(
+            f"Someone here is already called {name}; try “{suggestion}” or another name.",
+            extra={"fields": {"display_name": ["taken"]}, "suggestion": suggestion},
+        )
+
+
+def singer_rename(*, room: Room, actor: Actor, singer_id: int, display_name: str) -> Singer:
+    """A singer renames themselves; the host renames anyone. Names stay unique in the room
+    (case-insensitive); the queue, the player and the pages show the new name at once."""
+    name = (display_name or "").strip()[:80]
+    if not name:
+        raise ApplicationError("A name cannot be empty.", extra={"fields": {"display_name": ["required"]}})
+    with transaction.atomic():
+        room = _lock_room(room)
+        singer = Singer.objects.filter(room=room, pk=singer_id, left_at__isnull=True).first()
+        if singer is None:
+            raise NotFound("There is no such singer in this room.", extra={"singer": singer_id})
+        if not (actor.is_host or (actor.singer is not None and actor.singer.pk == singer.pk)):
+            raise forbidden("You can only change your own name.")
+        if name == singer.display_name:
+            return singer
+        _require_free_name(room, name, but=singer.pk)
+        singer.display_name = name
+        singer.save(update_fields=["display_name"])
+        # What still waits or plays shows the new name; the history keeps the one it was sung under.
+        QueueEntry.objects.filter(singer=singer, status__in=[EntryStatus.WAITING, EntryStatus.PLAYING]).update(
+            singer_name=name
+        )
+        _bump(room)
+        _publish_all(room)
+    return singer
 
 
 def singer_leave(*, singer: Singer) -> None:

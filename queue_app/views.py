@@ -441,9 +441,11 @@ def join_url(request, room: Room) -> str:
     return urlunsplit(url)
 
 
-def _qr_svg(url: str) -> str:
+def _qr_svg(url: str, *, scalable: bool = False) -> str:
+    """`scalable`: no fixed size, only a viewBox, so CSS sizes it (the TV's, to the screen)."""
     qr = segno.make(url, error="m")
-    return mark_safe(qr.svg_inline(scale=6, dark="#000", light="#fff", title="Scan to join the party"))
+    return mark_safe(qr.svg_inline(scale=6, dark="#000", light="#fff", title="Scan to join the party",
+                                   omitsize=scalable))
 
 
 def _host_context(request, room: Room, actor: access.Actor, **extra) -> dict:
@@ -620,9 +622,12 @@ def room_tv(request, code):
         raise Http404("There is no room with this code.") from None
     if not access.is_host(room, request.user):
         return render(request, "queue_app/tv_forbidden.html", {"room": room}, status=403)
+    url = join_url(request, room)
     return render(request, "queue_app/tv.html", {
         "room": room,
         "ws_path": f"/ws/rooms/{room.code}/",
         "player_url": reverse("api-room-player", kwargs={"code": room.code}),
-        "join_url": join_url(request, room),
+        "join_url": url,
+        # The screen everyone looks at: a phone joins by pointing at it.
+        "qr_svg": _qr_svg(url, scalable=True),
     })

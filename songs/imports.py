@@ -20,6 +20,7 @@ from jobs import services as job_services
 from jobs.models import Job
 from songs import selectors, services
 from songs.audio import ffmpeg
+from songs.audio.tags import read_tags
 from songs.errors import AdapterError
 from songs.models import Song
 from songs.pipeline import plan
@@ -155,11 +156,14 @@ def song_import_upload(*, uploaded: UploadedFile, user=None, title: str = "", ar
             info = ffmpeg.probe(temporary)
             ffmpeg.ensure_max_duration(info, settings.SONG_MAX_DURATION)
         except AdapterError as exc:
-            raise ApplicationError(exc.message, extra={"code": exc.code, "file": uploaded.name}) from None
-        guess = title or Path(uploaded.name or "upload").stem
+            # The message names the file as the user knows it, not our staging name.
+            message = exc.message.replace(temporary.name, uploaded.name or "the file")
+            raise ApplicationError(message, extra={"code": exc.code, "file": uploaded.name}) from None
+        # What the host typed, else the file's own tags, else a guess from its name.
+        found = read_tags(temporary, name=uploaded.name or "upload")
         return _import_local_file(
             path=temporary, source=Song.Source.UPLOAD, source_id="", user=user,
-            title=guess[:300], artist=artist[:300], album="", move=True,
+            title=(title or found.title)[:300], artist=(artist or found.artist)[:300], album=found.album, move=True,
         )
     finally:
         temporary.unlink(missing_ok=True)

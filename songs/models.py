@@ -1,3 +1,4 @@
+import re
 import uuid
 from pathlib import Path
 
@@ -34,9 +35,15 @@ class Song(models.Model):
         "original", "audio", "audio_web", "cover", "cover_thumb",
         "vocals", "instrumental", "vocals_web", "instrumental_web",
     )
+    # The browser stems rendered in another key (a job of kind "key", songs/keys.py): per
+    # shift, kinds `instrumental_web_key+2` and `vocals_web_key+2`, files
+    # `instrumental_web.key+2.m4a` and `vocals_web.key+2.m4a`, shared by every entry and room.
+    KEY_STEMS = ("instrumental_web", "vocals_web")
+    KEY_SHIFT_MAX = 12  # semitones either way (an octave)
+    _KEY_KIND = re.compile(r"(instrumental_web|vocals_web)_key([+-](?:[1-9]|1[0-2]))")
     # What a host can edit; an edited one is locked against automatic enrichment
     # (songs.services._lock refuses any other name).
-    LOCKABLE_FIELDS = ("title", "artist", "album", "year", "cover", "lyrics")
+    LOCKABLE_FIELDS = ("title", "artist", "album", "year", "cover", "lyrics", "key")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     title = models.CharField(max_length=300, blank=True)
@@ -71,6 +78,11 @@ class Song(models.Model):
     lyrics_plain = models.TextField(blank=True)
     lyrics_status = models.CharField(max_length=16, choices=LookupStatus.choices, default=LookupStatus.PENDING)
     lyrics_checked_at = models.DateTimeField(null=True, blank=True)
+
+    # The song's musical key, as the `key` stage heard it in the instrumental ("A minor"),
+    # or as the host set it; blank when unknown. Confidence: 0–1, None until detected.
+    key = models.CharField(max_length=16, blank=True)
+    key_confidence = models.FloatField(null=True, blank=True)
 
     locked_fields = models.JSONField(
         default=list, blank=True, help_text="Fields the host edited: automatic enrichment leaves them alone."
@@ -130,6 +142,30 @@ class Song(models.Model):
     def has_file(self, kind: str) -> bool:
         path = self.file_path(kind)
         return path is not None and path.is_file()
+
+    @classmethod
+    def is_file_kind(cls, kind: str) -> bool:
+        return kind in cls.FILE_KINDS or cls._KEY_KIND.fullmatch(kind) is not None
+
+    @staticmethod
+    def key_kind(stem: str, semitones: int) -> str:
+        """The file kind of `stem` ("instrumental_web", "vocals_web") shifted by `semitones`."""
+        return f"{stem}_key{semitones:+d}"
+
+    @staticmethod
+    def key_file_name(stem: str, semitones: int) -> str:
+        return f"{stem}.key{semitones:+d}.m4a"
+
+    @classmethod
+    def key_shift_of(cls, kind: str) -> int | None:
+        """The shift of a rendered kind ("vocals_web_key-3" → -3), None for any other kind."""
+        match = cls._KEY_KIND.fullmatch(kind)
+        return int(match[2]) if match else None
+
+    def has_key_render(self, semitones: int) -> bool:
+        """Both browser stems exist at `semitones` (0: the original ones), by `files`."""
+        kinds = [self.key_kind(stem, semitones) if semitones else stem for stem in self.KEY_STEMS]
+        return all(kind in self.files for kind in kinds)
 
     def is_locked(self, field: str) -> bool:
         return field in (self.locked_fields or [])

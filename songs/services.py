@@ -22,9 +22,9 @@ from django.utils import timezone
 
 from common.errors import ApplicationError, Conflict
 from jobs.models import Job
-from songs import events, signals
+from songs import events, keys, signals
 from songs.audio import ffmpeg
-from songs.errors import AdapterError
+from songs.errors import AdapterError, TransientError
 from songs.models import Song
 from songs.providers.lrc import LrcError, parse_lrc
 
@@ -32,12 +32,12 @@ logger = logging.getLogger(__name__)
 
 # What a host edits by hand; an edited one is locked against automatic enrichment
 # (lyrics and the cover too, through song_set_lyrics and song_set_cover).
-EDITABLE_FIELDS = ("title", "artist", "album", "year")
+EDITABLE_FIELDS = ("title", "artist", "album", "year", "key")
 # Which lock protects which column when a stage writes what it found.
 _LOCK_OF = {"title": "title", "artist": "artist", "album": "album", "year": "year",
-            "lyrics_synced": "lyrics", "lyrics_plain": "lyrics"}
+            "lyrics_synced": "lyrics", "lyrics_plain": "lyrics", "key": "key", "key_confidence": "key"}
 # The columns a room or the library shows: a stage that changes one announces it.
-_SHOWN = {"title", "artist", "album", "year", "duration", "lyrics_synced", "lyrics_plain"}
+_SHOWN = {"title", "artist", "album", "year", "duration", "lyrics_synced", "lyrics_plain", "key"}
 _COVER_EXTENSIONS = (".jpg", ".png", ".gif", ".webp")
 
 
@@ -101,13 +101,18 @@ def song_update(*, song: Song, data: dict) -> Song:
     if "lyrics" in data and data["lyrics"] is not None:
         # Validated first: a malformed LRC refuses the whole edit, nothing half-saved.
         synced, plain = lyrics_from_text(data["lyrics"])
+    if data.get("key") is not None:
+        data = {**data, "key": keys.key_normalise(data["key"])}
     changed = [name for name in EDITABLE_FIELDS if name in data and getattr(song, name) != data[name]]
     with transaction.atomic():
         if changed:
             for name in changed:
                 setattr(song, name, data[name])
+            extra = []
+            if "key" in changed:  # the host's word: no detector's confidence goes with it
+                song.key_confidence, extra = None, ["key_confidence"]
             song.locked_fields = _lock_fields(song, changed)
-            song.save(update_fields=[*changed, "locked_fields", "updated_at"])
+            song.save(update_fields=[*changed, *extra, "locked_fields", "updated_at"])
             song_announce(song)
         if "lyrics" in data and data["lyrics"] is not None:
             _store_lyrics(song, synced, plain)
@@ -285,7 +290,12 @@ def song_mark_error(*, song: Song, message: str) -> None:
 
 def song_job_finished(*, job: Job) -> None:
     """A job of the song ended: a failure or a cancel shows on the song (success is the
-    runner's song_mark_ready, after the last stage)."""
+    runner's song_mark_ready, after the last stage). A key change that did not work leaves
+    the song as it is (it plays in its own key); the rooms are told, to say so."""
+    if job.kind == Job.Kind.KEY:
+        if job.status != Job.Status.COMPLETED:
+            song_announce(job.song)
+        return
     if job.status == Job.Status.FAILED:
         song_mark_error(song=job.song, message=job.error_message)
     elif job.status == Job.Status.CANCELLED:
@@ -294,7 +304,7 @@ def song_job_finished(*, job: Job) -> None:
 
 def song_set_fields(*, song: Song, **fields) -> Song:
     """Record what a stage learnt (files, hash, duration, a title guess)."""
-    unknown = set(fields.get("files", {})) - set(Song.FILE_KINDS)
+    unknown = {kind for kind in fields.get("files", {}) if not Song.is_file_kind(kind)}
     if unknown:
         raise ValueError(f"unknown file kinds: {sorted(unknown)}")
     shown = any(name in _SHOWN and getattr(song, name) != value for name, value in fields.items())
@@ -305,6 +315,59 @@ def song_set_fields(*, song: Song, **fields) -> Song:
         if shown:
             song_announce(song)
     return song
+
+
+def song_key_render_install(*, song: Song, semitones: int, sources: dict[str, tuple]) -> None:
+    """Register the stems a key change wrote (the `render_key` stage), and tell the rooms.
+
+    `sources`: the (mtime, size) of each stem it read, taken before it started. A stem
+    replaced meanwhile (the song separated again) makes the render stale: its files go and
+    the stage is tried again (TransientError) on the new stems.
+    """
+    kinds = {Song.key_kind(stem, semitones): Song.key_file_name(stem, semitones) for stem in Song.KEY_STEMS}
+    with transaction.atomic():
+        row = Song.objects.select_for_update().filter(pk=song.pk).values("files").first()
+        files = (row or {}).get("files") or {}
+        stale = row is None or any(_stat_of(song.folder, files.get(kind)) != before for kind, before in sources.items())
+        if stale:
+            for name in kinds.values():
+                (song.folder / name).unlink(missing_ok=True)
+            raise TransientError("stems_changed", "The song's stems changed while its key was being changed.")
+        files = {**files, **kinds}
+        Song.objects.filter(pk=song.pk).update(files=files, updated_at=timezone.now())
+        song.files = files
+        song_announce(song)
+
+
+def _stat_of(folder: Path, name: str | None) -> tuple | None:
+    try:
+        stat = (folder / name).stat() if name else None
+    except FileNotFoundError:
+        return None
+    return (stat.st_mtime_ns, stat.st_size) if stat else None
+
+
+def song_stem_stats(*, song: Song, kinds) -> dict[str, tuple | None]:
+    """What song_key_render_install compares: each stem's (mtime, size) now."""
+    return {kind: _stat_of(song.folder, song.files.get(kind)) for kind in kinds}
+
+
+def song_key_renders_drop(*, song: Song) -> list[str]:
+    """Forget every key change of the song, and remove their files after commit: its
+    stems are new (a separation again), so each shift is rendered again when asked."""
+    with transaction.atomic():
+        row = Song.objects.select_for_update().filter(pk=song.pk).values("files").first()
+        files = (row or {}).get("files") or {}
+        dropped = [kind for kind in files if Song.key_shift_of(kind) is not None]
+        if not dropped:
+            return []
+        names = [files[kind] for kind in dropped]
+        kept = {kind: name for kind, name in files.items() if kind not in dropped}
+        Song.objects.filter(pk=song.pk).update(files=kept, updated_at=timezone.now())
+        song.files = kept
+        folder = song.folder
+        transaction.on_commit(lambda: [(folder / name).unlink(missing_ok=True) for name in names])
+    return dropped
 
 
 def song_save_found(*, song: Song, fields: dict[str, Any]) -> dict[str, Any]:

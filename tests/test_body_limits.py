@@ -167,7 +167,9 @@ def send_headers_only(port: int, path: str, headers: dict[str, str]) -> tuple[in
     lines = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", *(f"{k}: {v}" for k, v in headers.items())]
     with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
         conn.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
-        answer = conn.recv(65536)
+        answer = b""
+        while chunk := conn.recv(65536):  # the answer closes the connection
+            answer += chunk
     head, _, rest = answer.partition(b"\r\n\r\n")
     return int(head.split()[1]), rest
 

@@ -42,7 +42,7 @@ def test_recover_jobs_requeues_a_job_whose_worker_died():
     song = Song.objects.create(source="url", source_id="http://x/1")
     job = Job.objects.create(song=song, status=Job.Status.RUNNING, worker="gone:1",
                              heartbeat_at=timezone.now() - timedelta(minutes=5))
-    assert "1 requeued, 0 failed." in run("recover_jobs", "--stale-after", "60")
+    assert "1 requeued, 0 failed, 0 enqueued again." in run("recover_jobs", "--stale-after", "60")
     assert Job.objects.get(pk=job.pk).status in (Job.Status.QUEUED, Job.Status.PENDING)
 
 

@@ -11,7 +11,8 @@ from pathlib import Path
 from django.conf import settings
 
 from songs import selectors, services
-from songs.audio import ffmpeg
+from songs.audio import ffmpeg, keyfinder
+from songs.audio.tags import read_tags
 from songs.errors import PermanentError
 from songs.models import Song
 from songs.sources import ytdlp
@@ -55,13 +56,30 @@ def download(ctx) -> str | None:
         ctx.merged = duplicate
         return f"Same audio as “{duplicate}”, already in the library: merged into it."
     fields = {"files": {**song.files, "original": Path(result.path).name}, "content_hash": content_hash}
-    # A guess until metadata arrives: the host sees something better than a URL.
-    if not song.title:
-        fields["title"] = (result.track or result.title or "")[:300]
-    if not song.artist and (result.artist or result.uploader):
-        fields["artist"] = (result.artist or result.uploader or "")[:300]
+    fields.update(_names_found(song, result))
     services.song_set_fields(song=song, **fields)
     return None
+
+
+def _names_found(song: Song, result: ytdlp.DownloadResult) -> dict:
+    """Title, artist and album until metadata arrives: the file's own tags first (a plain
+    file link), then what the site says of the track (YouTube Music's track and artist),
+    then its title and uploader. A field the host edited (locked) is never touched."""
+    tags = read_tags(Path(result.path))
+    found = {
+        "title": tags.title if tags.from_tags else (result.track or ""),
+        "artist": (tags.artist if tags.from_tags else "") or result.artist or "",
+        "album": (tags.album if tags.from_tags else "") or result.album or "",
+    }
+    fallback = {"title": result.title or "", "artist": result.uploader or "", "album": ""}
+    fields = {}
+    for name, value in found.items():
+        if song.is_locked(name):
+            continue
+        value = value or ("" if getattr(song, name) else fallback[name])
+        if value and value != getattr(song, name):
+            fields[name] = value[:300]
+    return fields
 
 
 def transcode_done(song: Song) -> bool:
@@ -132,5 +150,61 @@ def separate(ctx) -> str | None:
     for attribute, kind in STEM_KINDS.items():
         files[kind] = getattr(result, attribute).name
     services.song_set_fields(song=song, files=files)
+    # New stems: the key changes made from the old ones go (asked again as rooms need them).
+    services.song_key_renders_drop(song=song)
     note = f" (both stems turned down to {result.gain:.2f} to avoid clipping)" if result.gain < 1.0 else ""
     return f"Separated in {result.seconds:.0f} s on {result.device}{note}."
+
+
+# --- the song's key (a stage after separation) -------------------------------------------
+
+
+def key_done(song: Song) -> bool:
+    return song.key_confidence is not None or song.is_locked("key")
+
+
+def detect_key(ctx) -> str | None:
+    """The song's key, heard in its instrumental (the whole mix when it has none)."""
+    song: Song = ctx.song
+    source = next((song.file_path(kind) for kind in ("instrumental", "instrumental_web", "audio")
+                   if song.has_file(kind)), None)
+    if source is None:
+        raise PermanentError("audio_missing", "The song has no audio to find its key in; reprocess from transcode.")
+    found = keyfinder.detect_key(source, is_cancelled=ctx.is_cancelled)
+    written = services.song_save_found(
+        song=song, fields={"key": found.name if found else "", "key_confidence": round(found.confidence, 3) if found else 0.0},
+    )
+    if not written:
+        return "The key was set by hand: kept."
+    return f"Key: {found.name} (confidence {found.confidence:.2f})." if found else "No key could be heard."
+
+
+# --- a key change (a job of kind "key": songs/pipeline/plan.render_stages) ----------------
+
+# What a key change reads, best first: the lossless stems, else the browser ones.
+_RENDER_SOURCES = {"instrumental_web": ("instrumental", "instrumental_web"), "vocals_web": ("vocals", "vocals_web")}
+
+
+def render_key_done(song: Song, *, semitones: int) -> bool:
+    return all(song.has_file(Song.key_kind(stem, semitones)) for stem in Song.KEY_STEMS)
+
+
+def render_key(ctx, *, semitones: int) -> str | None:
+    """Both browser stems shifted by `semitones`, kept in the song's folder for every room."""
+    song: Song = ctx.song
+    if not semitones or abs(semitones) > Song.KEY_SHIFT_MAX:
+        raise PermanentError("bad_key_shift", f"A key change of {semitones} semitones cannot be made.")
+    pairs, read = [], []
+    for stem, candidates in _RENDER_SOURCES.items():
+        kind = next((kind for kind in candidates if song.has_file(kind)), None)
+        if kind is None:
+            raise PermanentError("stems_missing", "The song has no stems to change the key of; reprocess it from separate.")
+        pairs.append((song.file_path(kind), song.folder / Song.key_file_name(stem, semitones)))
+        read.append(kind)
+    # What the stems were when this began: stems replaced meanwhile make the render stale.
+    sources = services.song_stem_stats(song=song, kinds=read)
+    ffmpeg.pitch_shift(
+        pairs, semitones=semitones, duration=song.duration, on_progress=ctx.progress, is_cancelled=ctx.is_cancelled,
+    )
+    services.song_key_render_install(song=song, semitones=semitones, sources=sources)
+    return f"Both stems shifted {semitones:+d} semitones."

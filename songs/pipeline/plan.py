@@ -8,9 +8,12 @@ the runner.
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from django.conf import settings
 
+from jobs.models import Job
+from songs.keys import RENDER_STAGE
 from songs.pipeline import media, metadata
 
 
@@ -29,6 +32,8 @@ def stages() -> list[Stage]:
         Stage("transcode", settings.DEFAULT_CLUSTER, 10, media.transcode_done, media.transcode),
         # Its own cluster, so a GPU host can run only this stage.
         Stage("separate", settings.SEPARATION_CLUSTER, 50, media.separate_done, media.separate),
+        # On the instrumental the separation made: the song's key (songs/audio/keyfinder.py).
+        Stage("key", settings.DEFAULT_CLUSTER, 1, media.key_done, media.detect_key),
         Stage("enrich", settings.DEFAULT_CLUSTER, 4, metadata.enrich_done, metadata.enrich),
         Stage("lyrics", settings.DEFAULT_CLUSTER, 2, metadata.lyrics_done, metadata.lyrics),
     ]
@@ -36,6 +41,22 @@ def stages() -> list[Stage]:
 
 # Where a reprocess starts when nobody says: after the download, which it reuses.
 DEFAULT_REPROCESS_STAGE = "transcode"
+
+
+def render_stages(semitones: int) -> list[Stage]:
+    """A key change (a job of kind "key", params {"semitones": n}): both browser stems
+    shifted, in one stage on the default cluster, in rotation order like the imports."""
+    return [
+        Stage(RENDER_STAGE, settings.DEFAULT_CLUSTER, 100,
+              partial(media.render_key_done, semitones=semitones), partial(media.render_key, semitones=semitones)),
+    ]
+
+
+def stages_for(job: Job) -> list[Stage]:
+    """The stages a job walks: a key change's, or the whole pipeline's."""
+    if job.kind == Job.Kind.KEY:
+        return render_stages(int((job.params or {}).get("semitones", 0)))
+    return stages()
 
 
 def stage_names() -> list[str]:
@@ -60,9 +81,10 @@ def cluster_for(stage_name: str) -> str:
         return settings.DEFAULT_CLUSTER
 
 
-def progress_span(stage_name: str) -> tuple[float, float]:
-    """Where a stage's 0–100 % lands on the job's overall 0–100 % bar."""
-    all_stages = stages()
+def progress_span(stage_name: str, all_stages: list[Stage] | None = None) -> tuple[float, float]:
+    """Where a stage's 0–100 % lands on the job's overall 0–100 % bar (of the whole
+    pipeline, or of `all_stages`)."""
+    all_stages = stages() if all_stages is None else all_stages
     total = sum(stage.weight for stage in all_stages)
     start = 0.0
     for stage in all_stages:

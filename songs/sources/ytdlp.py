@@ -69,6 +69,7 @@ class DownloadResult:
     uploader: str | None
     artist: str | None
     track: str | None
+    album: str | None
     duration: float | None  # None for a plain file link; the caller measures it
     source_id: str
     extractor: str
@@ -228,6 +229,7 @@ def download(
         uploader=info.get("uploader") or info.get("channel"),
         artist=info.get("artist") or info.get("creator"),
         track=info.get("track"),
+        album=info.get("album"),
         duration=_float_or_none(info.get("duration")),
         source_id=str(info.get("id") or ""),
         extractor=str(info.get("extractor_key") or info.get("extractor") or ""),

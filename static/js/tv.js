@@ -304,10 +304,11 @@
         items[i].classList.toggle("past", i < index);
         items[i].classList.toggle("current", i === index);
       }
-      // The current line sits a third of the way down; CSS animates the move.
+      // The current line sits a third of the way down, the first ones too (moved down,
+      // not left at the top under the host's controls); CSS animates the move.
       const anchor = items[Math.max(index, 0)];
       const offset = anchor ? anchor.offsetTop - lineList.parentElement.clientHeight / 3 : 0;
-      lineList.style.transform = `translateY(${-Math.max(0, offset)}px)`;
+      lineList.style.transform = `translateY(${-offset}px)`;
     } else if (lyrics.mode === "plain") {
       // No times: scroll through the words as the song goes.
       const duration = (player && player.entry && player.entry.song.duration) || instrumental.duration || 0;

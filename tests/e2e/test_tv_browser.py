@@ -7,14 +7,18 @@ them from. Headless Chromium has no sound card here; it plays into a fake output
 so `currentTime` moves as it would on a TV (checked, not assumed).
 """
 
+import io
 import time
 
 import pytest
+import zxingcpp
+from PIL import Image
 import requests
 from django.conf import settings
 from playwright.sync_api import expect
 from rest_framework.authtoken.models import Token
 
+from common.procs import lan_addresses
 from queue_app import services
 from queue_app.access import actor_for
 from queue_app.models import QueueEntry, Room
@@ -284,3 +288,28 @@ def test_it_answers_the_hosts_keys_and_resyncs_after_a_lost_connection(party, pa
     expect(tv.locator("#tv-card-state")).to_have_text("Nobody is queued yet")
     expect(tv.locator("#tv-card-next")).to_contain_text(f"/rooms/{room.code}/")
     assert tv.evaluate("window.encoreTv.entry") is None
+
+
+def overlaps(a: dict, b: dict) -> bool:
+    return a["x"] < b["x"] + b["width"] and b["x"] < a["x"] + a["width"] and \
+        a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"]
+
+
+@pytest.mark.parametrize("size", [(1920, 1080), (1280, 720)], ids=["1080p", "720p"])
+def test_it_shows_a_qr_code_of_the_join_address_clear_of_the_lyrics(party, page, size):
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    open_tv(page, party)
+    wait_playing(page)
+    site, room = party["site"], party["room"]
+    lan = lan_addresses()
+    expected = f"http://{lan[0]}:{site.port}/rooms/{room.code}/" if lan else f"{site.url}/rooms/{room.code}/"
+    shot = page.locator("#tv-qr svg").screenshot()
+    decoded = [barcode.text for barcode in zxingcpp.read_barcodes(Image.open(io.BytesIO(shot)))]
+    assert decoded == [expected]
+    # The line being sung is never under the join corner, "up next", the "now" line or the controls.
+    page.mouse.move(size[0] / 2, size[1] / 2)  # the controls show while the mouse moves
+    page.wait_for_function("document.querySelector('#tv-lines li.current') !== null")
+    line = page.locator("#tv-lines li.current").bounding_box()
+    for overlay in ("#tv-join", "#tv-next", "#tv-controls", "#tv-now"):
+        box = page.locator(overlay).bounding_box()
+        assert box is None or not overlaps(line, box), (overlay, line, box)

@@ -13,7 +13,6 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import mutagen
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
@@ -21,9 +20,9 @@ from tqdm import tqdm
 from common.errors import ApplicationError
 from songs import imports
 from songs.audio import ffmpeg
+from songs.audio.tags import read_tags
 from songs.errors import AdapterError
 from songs.models import Song
-from songs.providers.titles import guess_artist_title
 
 logger = logging.getLogger(__name__)
 
@@ -33,13 +32,6 @@ MEDIA_EXTENSIONS = frozenset({
     # video (the audio track is what is kept)
     ".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v",
 })
-
-
-@dataclass(frozen=True)
-class Tags:
-    title: str
-    artist: str
-    album: str
 
 
 @dataclass
@@ -68,33 +60,6 @@ def find_media_files(root: Path) -> list[Path]:
             if not name.startswith(".") and Path(name).suffix.lower() in MEDIA_EXTENSIONS:
                 found.append(Path(folder) / name)
     return sorted(found)
-
-
-def read_tags(path: Path) -> Tags:
-    """Title, artist and album from the file's tags, else guessed from its name."""
-    title = artist = album = ""
-    try:
-        tagged = mutagen.File(path, easy=True)
-    except Exception as exc:  # mutagen raises many kinds on a damaged file; ffmpeg will judge it
-        logger.debug("No tags read from %s: %s", path, exc)
-        tagged = None
-    if tagged is not None and tagged.tags is not None:
-        title = _first(tagged.tags, "title")
-        artist = _first(tagged.tags, "artist") or _first(tagged.tags, "albumartist")
-        album = _first(tagged.tags, "album")
-    if not title:
-        guess = guess_artist_title(path.name)
-        title = guess.title
-        artist = artist or guess.artist or ""
-    return Tags(title=title[:300], artist=artist[:300], album=album[:300])
-
-
-def _first(tags, key: str) -> str:
-    try:
-        values = tags.get(key) or []
-    except (KeyError, ValueError):
-        return ""
-    return str(values[0]).strip() if values else ""
 
 
 class Command(BaseCommand):
