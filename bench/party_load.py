@@ -124,7 +124,8 @@ for job in Job.objects.filter(pk__in=job_ids):
                  "events": events}})
 print(json.dumps({{
     "version": room.version,
-    "entries": list(QueueEntry.objects.filter(room=room).values_list("id", "singer_id", "song_id", "status")),
+    "entries": [(i, singer, str(song), status) for i, singer, song, status
+                in QueueEntry.objects.filter(room=room).values_list("id", "singer_id", "song_id", "status")],
     "jobs": jobs,
     "heartbeats": [{{"cluster": b.cluster, "pid": b.pid, "age": age(b.beat_at)}} for b in WorkerHeartbeat.objects.all()],
     "stale_after": settings.JOB_STALE_AFTER,
@@ -836,7 +837,7 @@ def report_phases(party: Party, records: list, drops: list) -> dict:
             back_after_kill = [d[1] - start for d in in_phase if d[1] is not None]
             never = len(in_phase) - len(back)
             goals["back"] = (max(back_after_kill) if back_after_kill else None, never)
-            print(f"  slowest back after the restart: "
+            print("  slowest back after the restart: "
                   + (f"{max(back_after_kill):.1f} s after the kill" if back_after_kill else "—")
                   + f"; never back: {never}")
         server_errors = sum(n for s, n in statuses.items() if isinstance(s, int) and s >= 500)

@@ -146,6 +146,12 @@ def live_site_server(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture
+def own_site(django_db_setup, transactional_db):
+    """For a test that starts (and restarts) sites of its own with tests.helpers.start_site:
+    the test database, the real broker and the real media folder (LIVE_FIXTURES)."""
+
+
+@pytest.fixture
 def live_site(live_site_server, transactional_db):
     """The running site, for a test whose rows must be visible to it (committed)."""
     if live_site_server.process.poll() is not None:

@@ -50,12 +50,6 @@ def import_songs(site, token: str, internet, count: int) -> list[str]:
     return jobs
 
 
-@pytest.fixture
-def own_site(django_db_setup, transactional_db):
-    """This test starts (and restarts) sites of its own on the test database and DATA_DIR:
-    the real broker, the real media folder (conftest's LIVE_FIXTURES)."""
-
-
 def tree(pid: int) -> list[psutil.Process]:
     root = psutil.Process(pid)
     return [root, *root.children(recursive=True)]

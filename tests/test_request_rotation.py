@@ -7,9 +7,13 @@ reverse of their turns. Each task runs the waiting job of its cluster that is du
 soonest (jobs.services.job_claim_next), so the order comes from the jobs table.
 """
 
+import time
+
 import pytest
+import requests
 from django.core.cache import cache
 from django.utils import timezone
+from rest_framework.authtoken.models import Token
 
 from jobs.models import Job, JobLog
 from queue_app import selectors, services
@@ -18,7 +22,7 @@ from queue_app.models import SongRequest
 from songs import imports
 from songs.models import Song
 from songs.pipeline import runner
-from tests.helpers import make_audio
+from tests.helpers import make_audio, start_site
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -114,3 +118,48 @@ def test_the_eta_is_the_work_ahead_plus_its_own_at_the_measured_speeds(room, set
     first = SongRequest.objects.create(room=room, singer=singers[0], video_id="Nt6Vc5rqmO8", title="A",
                                        status=SongRequest.Status.APPROVED, song=songs[0])
     assert selectors.request_payload(first)["ready_in_seconds"] == pytest.approx(per_song, rel=0.2)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task_broker", ["orm", "redis"])
+def test_real_clusters_prepare_songs_in_rotation_order(own_site, task_broker, internet, staff_user, django_user_model):
+    """The same order with real qclusters (one worker each) and either broker: the worker is
+    busy with a slow download while a library import and three singers' songs queue up."""
+    site = start_site(extra_env={"TASK_BROKER": task_broker, "WORKERS": "1", "SEPARATION_WORKERS": "1"})
+    try:
+        token = Token.objects.create(user=staff_user).key
+
+        def add(path: str, audio: bytes, **options) -> str:
+            internet.add_file(path, audio, "audio/mpeg", **options)
+            answer = requests.post(f"{site.url}/api/songs/import", json={"url": internet.url(path)},
+                                   headers={"Authorization": f"Token {token}"}, timeout=30)
+            assert answer.status_code == 202, answer.text
+            return answer.json()["song"]["id"]
+
+        # Holds the one worker of the default cluster for a few seconds.
+        add("/blocker.mp3", make_audio(20.0, frequency=200), chunk_size=16 * 1024, chunk_delay=0.04)
+        wait_until(lambda: Job.objects.filter(status=Job.Status.RUNNING).exists(), site)
+        add("/library.mp3", make_audio(2.0, frequency=320))
+        carol = django_user_model.objects.create_user(username="carol", password="x" * 12, is_host=True)
+        room = services.room_create(owner=carol, name="Friday", max_waiting_per_singer=None)
+        singers = {name: services.singer_join(room=room, display_name=name)[0] for name in "ABC"}
+        for number, name in enumerate("CBA"):
+            song = Song.objects.get(pk=add(f"/{name}.mp3", make_audio(2.0, frequency=440 + 110 * number)))
+            services.queue_add(room=room, actor=actor_for(room, token=singers[name].token), song=song)
+        Song.objects.filter(source_id__endswith="/blocker.mp3").update(title="blocker")
+        for path, title in (("/library.mp3", "library"), ("/A.mp3", "A"), ("/B.mp3", "B"), ("/C.mp3", "C")):
+            Song.objects.filter(source_id__endswith=path).update(title=title)
+        wait_until(lambda: Job.objects.filter(status=Job.Status.COMPLETED).count() == 5, site, timeout=300)
+    finally:
+        site.stop()
+    assert claims("download")[1:] == ["A", "B", "C", "library"]
+    assert claims("separate")[-4:] == ["A", "B", "C", "library"]
+
+
+def wait_until(predicate, site, timeout: float = 60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    pytest.fail(f"timed out\n{site.log()}")

@@ -11,10 +11,10 @@ import io
 import time
 
 import pytest
-import zxingcpp
-from PIL import Image
 import requests
+import zxingcpp
 from django.conf import settings
+from PIL import Image
 from playwright.sync_api import expect
 from rest_framework.authtoken.models import Token
 
