@@ -118,7 +118,7 @@ jobs = []
 for job in Job.objects.filter(pk__in=job_ids):
     events = dict(JobLog.objects.filter(job=job).order_by().values_list("event").annotate(n=Count("id")))
     jobs.append({{"id": str(job.pk), "song": str(job.song_id), "status": job.status, "stage": job.stage,
-                 "cluster": job.cluster or settings.DEFAULT_CLUSTER, "progress": job.progress,
+                 "cluster": job.cluster or settings.DEFAULT_CLUSTER, "progress": job.progress, "worker": job.worker,
                  "heartbeat_age": age(job.heartbeat_at), "updated_age": age(job.updated_at),
                  "next_attempt_in": None if job.next_attempt_at is None else -age(job.next_attempt_at),
                  "events": events}})
@@ -897,21 +897,31 @@ def check_entries(snapshot: dict, adds: list, removes: list, api_queue, finals: 
             "sockets behind the room's version": stale}
 
 
+def worker_alive(worker: str) -> bool:
+    """A job's worker ("host:pid", of this machine here) is a live process."""
+    pid = worker.rpartition(":")[2]
+    return pid.isdigit() and psutil.pid_exists(int(pid)) and psutil.Process(int(pid)).status() != psutil.STATUS_ZOMBIE
+
+
 def check_jobs(snapshot: dict, job_ids: list[str], env: dict) -> dict:
+    """Every job finished, or running on a live worker with a fresh heartbeat, or waiting while
+    its cluster's workers are all busy; none waiting over a minute with an idle worker."""
     workers = {"encore": int(env.get("WORKERS", 2)), "separation": int(env.get("SEPARATION_WORKERS", 1))}
     fresh = snapshot["stale_after"]
     jobs = snapshot["jobs"]
-    busy = Counter(j["cluster"] for j in jobs if j["status"] in ("running", "retrying")
-                   and j["heartbeat_age"] is not None and j["heartbeat_age"] < fresh)
+    for job in jobs:
+        job["live"] = job["status"] in ("running", "retrying") and job["heartbeat_age"] is not None \
+            and job["heartbeat_age"] < fresh and worker_alive(job["worker"])
+    busy = Counter(j["cluster"] for j in jobs if j["live"])
     found = {j["id"] for j in jobs}
     stuck, duplicated = [], []
     for job in jobs:
         done = job["events"].get("completed", 0)
         if done > 1:
             duplicated.append(f"{job['id'][:8]} completed {done} times")
-        if job["status"] in ("running", "retrying"):
-            if job["heartbeat_age"] is None or job["heartbeat_age"] >= fresh:
-                stuck.append(f"{job['id'][:8]} {job['status']} {job['stage']}, heartbeat {job['heartbeat_age']} s old")
+        if job["status"] in ("running", "retrying") and not job["live"]:
+            stuck.append(f"{job['id'][:8]} {job['status']} {job['stage']} on worker {job['worker']} "
+                         f"({'alive' if worker_alive(job['worker']) else 'gone'}), heartbeat {job['heartbeat_age']} s old")
         elif job["status"] in ("pending", "queued"):
             if job["updated_age"] > WAITING_STUCK_AFTER and busy[job["cluster"]] < workers.get(job["cluster"], 1):
                 stuck.append(f"{job['id'][:8]} {job['status']} {job['stage']} for {job['updated_age']:.0f} s "
@@ -919,8 +929,8 @@ def check_jobs(snapshot: dict, job_ids: list[str], env: dict) -> dict:
     counts = Counter(j["status"] for j in jobs)
     return {"statuses": dict(counts), "lost": [j for j in job_ids if j not in found], "duplicated": duplicated,
             "stuck": stuck,
-            "jobs": [f"{j['id'][:8]} {j['status']:<9} {j['stage']:<9} {j['progress']:5.1f} % "
-                     f"events {j['events']}" for j in jobs]}
+            "jobs": [f"{j['id'][:8]} {j['status']:<9} {j['stage']:<9} {j['progress']:5.1f} % worker {j['worker'] or '-'}"
+                     f" events {j['events']}" for j in jobs]}
 
 
 def serve_log_summary(path: Path) -> list[str]:
@@ -1036,9 +1046,11 @@ def main() -> int:
             jobs = check_jobs(snapshot, job_ids, env)
             if not jobs["stuck"] or now() - started > args.job_settle:
                 break
+            print(f"  waiting for the jobs: {jobs['stuck']}", flush=True)
             time.sleep(10)
             snapshot = json.loads(manage_shell(env, SNAPSHOT.format(code=code, job_ids=job_ids)))
-        print(f"\nJob check ({now() - started:.0f} s after the queue check): {jobs['statuses']}")
+        print(f"\nJob check ({now() - started:.0f} s after the queue check, "
+              f"{now() - party.marks['separation killed']:.0f} s after the separation kill): {jobs['statuses']}")
         for line in jobs["jobs"]:
             print(f"  {line}")
         for key in ("lost", "duplicated", "stuck"):

@@ -177,7 +177,9 @@ CONTENT_SECURITY_POLICY = {
         "default-src": [SELF],
         "script-src": [SELF],
         "style-src": [SELF, "'unsafe-inline'"],
-        "img-src": [SELF, "data:"],
+        # YouTube's own image hosts: the thumbnails of search results (songs.selectors
+        # shows no other host's image).
+        "img-src": [SELF, "data:", "https://*.ytimg.com", "https://*.ggpht.com"],
         "media-src": [SELF],
         "connect-src": [SELF],
         "font-src": [SELF],
