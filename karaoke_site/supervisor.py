@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
+from django.db import DatabaseError
 
+from accounts.services import onboarding_open
 from common.procs import die_with_parent, lan_addresses, wait_for_port
 from karaoke_site import embedded
 
@@ -180,6 +182,13 @@ class Supervisor:
         except (subprocess.SubprocessError, OSError):
             logger.exception("could not recover the jobs left by the last run; the periodic sweep will")
 
+    @staticmethod
+    def _first_run() -> bool:
+        try:
+            return onboarding_open()
+        except DatabaseError:  # not migrated yet: the web child says so itself
+            return False
+
     def _announce(self) -> None:
         web = next((c for c in self.children if c.name == "web"), None)
         if web is None:
@@ -189,6 +198,11 @@ class Supervisor:
         if wait_for_port(probe_host, self.port, 60, alive=web.running):
             lines = "\n".join(f"  {url}" for url in network_urls(self.host, self.port))
             self.stdout.write(f"Encore is running:\n{lines}\nPress Ctrl-C to stop.\n")
+            if self._first_run():
+                self.stdout.write(
+                    f"First run: make the host's account at http://127.0.0.1:{self.port}/accounts/welcome/ "
+                    "(in a browser on this machine).\n"
+                )
             self.stdout.flush()
 
     def _watch(self, env: dict[str, str]) -> None:

@@ -2,7 +2,7 @@
 
 from django.core.exceptions import BadRequest
 from django.http import HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.template import loader
 from django.utils.html import format_html
 from drf_spectacular.utils import extend_schema
@@ -11,10 +11,14 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
+from accounts import onboarding
 from common.answers import error_answer
 
 
 def home(request):
+    # A new site, opened on the machine itself: straight to making the host's account.
+    if onboarding.available(request):
+        return redirect("accounts:welcome")
     return render(request, "home.html")
 
 
