@@ -263,9 +263,13 @@ def song_hard_delete(*, song: Song) -> None:
 
 
 def song_mark_processing(*, song: Song) -> None:
-    Song.objects.filter(pk=song.pk, status__in=[Song.Status.PENDING, Song.Status.ERROR]).update(
+    if Song.objects.filter(pk=song.pk, status__in=[Song.Status.PENDING, Song.Status.ERROR]).update(
         status=Song.Status.PROCESSING, error="", updated_at=timezone.now()
-    )
+    ):
+        song.refresh_from_db()
+        # The Library's row says "Processing" now, not when the job's next event redraws
+        # it; the rooms show pending and processing alike (not playable yet), so no redraw.
+        events.song_changed(song)
 
 
 def song_mark_ready(*, song: Song) -> None:

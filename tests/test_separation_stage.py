@@ -87,7 +87,7 @@ def test_an_encode_failure_is_retried_then_fails_with_encode_failed(
     job = broker.run(imported_up_to_separation(internet, broker, 3.0))
     assert job.status == Job.Status.FAILED
     assert job.error_code == "encode_failed"  # not internal_error: it was retried
-    assert job.attempts == 2 and "Gave up after 3 attempts" in job.error_message
+    assert job.attempts == 2 and "Gave up after 2 retries." in job.error_message
     assert not any(name.startswith(("vocals", "instrumental", ".")) for name in
                    (p.name for p in job.song.folder.iterdir()))
 

@@ -153,6 +153,13 @@ def run_job(*, job_id, cluster: str) -> None:
 _LEFTOVERS = (".*.part", ".download-*")
 
 
+def _without_promise(message: str) -> str:
+    """An adapter's message for a transient error promises another try; not once we give up."""
+    for promise in (" Will try again later.", " Will try again."):
+        message = message.replace(promise, "")
+    return message
+
+
 def remove_leftovers(folder) -> int:
     """Remove the temporary files of interrupted stages from a song's folder."""
     removed = 0
@@ -207,7 +214,7 @@ def _run_with_retries(job: Job, stage: plan.Stage, ctx: StageContext, monitor: J
                 raise
             if job.attempts >= len(delays):
                 raise AdapterError(
-                    exc.code, f"{exc.message} Gave up after {job.attempts + 1} attempts."
+                    exc.code, f"{_without_promise(exc.message)} Gave up after {job.attempts} retries."
                 ) from exc
             delay = delays[job.attempts]
             if not services.job_schedule_retry(job=job, code=exc.code, message=exc.message, delay=delay):
