@@ -121,9 +121,16 @@ for job in Job.objects.filter(pk__in=job_ids):
                  "cluster": job.cluster or settings.DEFAULT_CLUSTER, "progress": job.progress, "worker": job.worker,
                  "heartbeat_age": age(job.heartbeat_at), "updated_age": age(job.updated_at),
                  "next_attempt_in": None if job.next_attempt_at is None else -age(job.next_attempt_at),
+                 "error": f"{{job.error_code}}: {{job.error_message[:160]}}" if job.error_code else "",
                  "events": events}})
+try:  # waiting over a minute with no task left on its broker queue (jobs/services.py)
+    from jobs.services import jobs_waiting_stranded
+    stranded = [str(j.pk) for js in jobs_waiting_stranded(waiting_after=60).values() for j in js]
+except Exception as exc:
+    stranded = None
 print(json.dumps({{
     "version": room.version,
+    "stranded": stranded,
     "entries": [(i, singer, str(song), status) for i, singer, song, status
                 in QueueEntry.objects.filter(room=room).values_list("id", "singer_id", "song_id", "status")],
     "jobs": jobs,
@@ -168,6 +175,7 @@ class Socket:
         self.last_version = 0
         self.failed_connects = 0
         self.stopping = False
+        self.sizes = [0, 0]  # queue.changed messages received, their characters
 
     async def run(self) -> None:
         attempt = 0
@@ -216,6 +224,8 @@ class Socket:
         version = int(match.group(1))
         self.last_version = max(self.last_version, version)
         if queue_changed:
+            self.sizes[0] += 1
+            self.sizes[1] += len(message)
             self.history.append((version, t))
             if self.waiters:
                 for wanted, future in self.waiters:
@@ -394,7 +404,7 @@ async def _phones(config: dict, indexes: list[int], commands, results) -> None:
             await asyncio.gather(*actors, return_exceptions=True)
             results.put(("stopped", records, adds, removes))
         elif command[0] == "final":
-            results.put(("final", [(s.last_version, s.connected_at is not None, s.drops) for s in sockets]))
+            results.put(("final", [(s.last_version, s.connected_at is not None, s.drops, s.sizes) for s in sockets]))
     for socket in sockets:
         socket.stopping = True
     for runner in runners:
@@ -415,7 +425,10 @@ def make_tones(folder: Path, durations: list[int]) -> list[str]:
         processes.append(subprocess.Popen(
             [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", "-f", "lavfi", "-i",
              f"sine=frequency={220 + 70 * number}:duration={seconds}", "-ac", "2", "-c:a", "libmp3lame",
-             str(folder / name)]))
+             # No Xing/Info header: with one, the site's early length check reads the whole
+             # file's duration from a partial download and refuses 4-5 minute songs as
+             # 30-50 minutes long (bench/README.md, party_load.py).
+             "-write_xing", "0", str(folder / name)]))
         names.append(name)
     for process in processes:
         if process.wait() != 0:
@@ -500,6 +513,75 @@ def kill(processes: list[psutil.Process]) -> list[int]:
     return killed
 
 
+# --- where the CPU goes -----------------------------------------------------------------------
+
+
+class CpuMeter:
+    """CPU seconds per part of the site and of the bench, per phase, sampled every second
+    (a killed process loses at most its last second), and the whole machine's busy time
+    (other work on it included)."""
+
+    def __init__(self, serve_pid: int, phone_pids: list[int]):
+        self.serve = psutil.Process(serve_pid)
+        self.fixed = {serve_pid: "serve", os.getpid(): "timer", **{pid: "phones" for pid in phone_pids}}
+        self.phone_processes = [psutil.Process(pid) for pid in phone_pids]
+        self.groups: dict[int, str] = {}
+        self.last: dict[int, float] = {}
+        self.spent: Counter = Counter()  # (phase, group) -> CPU seconds
+        self.machine = self._machine()
+
+    @staticmethod
+    def _machine() -> float:
+        t = psutil.cpu_times()
+        return sum(t) - t.idle - getattr(t, "iowait", 0.0)
+
+    def _group(self, process: psutil.Process) -> str:
+        if process.pid in self.fixed:
+            return self.fixed[process.pid]
+        if process.pid not in self.groups:
+            name = "serve's other"
+            try:
+                cluster = process.environ().get("Q_CLUSTER_NAME")
+                line = " ".join(process.cmdline())
+                if cluster:
+                    name = cluster
+                elif "uvicorn" in line or any("uvicorn" in " ".join(a.cmdline()) for a in process.parents()):
+                    name = "web"
+                elif "redis-server" in line or process.name().startswith("redis"):
+                    name = "redis"
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                pass
+            self.groups[process.pid] = name
+        return self.groups[process.pid]
+
+    def sample(self, phase: str | None) -> None:
+        try:
+            processes = [self.serve, *self.serve.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            processes = []
+        processes += [psutil.Process(), *self.phone_processes]
+        for process in processes:
+            try:
+                t = process.cpu_times()
+                group = self._group(process)
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+            total = t.user + t.system
+            self.spent[(phase, group)] += total - self.last.get(process.pid, 0.0)
+            self.last[process.pid] = total
+        machine = self._machine()
+        self.spent[(phase, "machine")] += machine - self.machine
+        self.machine = machine
+
+    def line(self, phase: str, seconds: float) -> str:
+        order = ["web", "encore", "separation", "redis", "serve", "serve's other", "phones", "timer"]
+        ours = sum(v for (p, g), v in self.spent.items() if p == phase and g != "machine")
+        parts = [f"{g} {self.spent[(phase, g)] / seconds:.2f}" for g in order if self.spent[(phase, g)] > 0]
+        machine = self.spent[(phase, "machine")] / seconds
+        return (f"{', '.join(parts)}; machine busy {machine:.2f} of {psutil.cpu_count()} "
+                f"(other work {max(0.0, machine - ours / seconds):.2f})")
+
+
 # --- the host, the TVs, the timer -----------------------------------------------------------
 
 
@@ -522,6 +604,19 @@ class Party:
         self.inbox: dict[str, asyncio.Queue] = {}
         self.probe_answers: dict[int, list] = {}
         self.probe_done: dict[int, asyncio.Event] = {}
+
+    def phase(self) -> str | None:
+        t = now()
+        for name in reversed(("warm-up", *PHASES)):
+            mark = self.marks.get("go" if name == "warm-up" else name)
+            if mark is not None and t >= mark and "end" not in self.marks:
+                return name
+        return None
+
+    async def meter_loop(self) -> None:
+        while True:
+            self.cpu.sample(self.phase())
+            await asyncio.sleep(1.0)
 
     def note(self, text: str) -> None:
         t = now() - self.marks.get("go", now())
@@ -716,6 +811,8 @@ class Party:
         busy = f"busy on job {job['id'][:8]} ({job['progress']:.0f} %)" if job else "NOT running yet"
         print(f"separation: {busy}", flush=True)
 
+        self.cpu = CpuMeter(self.serve.pid, [process.pid for process, _ in self.workers])
+        meter = asyncio.create_task(self.meter_loop())
         self.marks["go"] = now()
         self.send(("go",))
         loops = [asyncio.create_task(self.probe_loop()), asyncio.create_task(self.next_loop())]
@@ -751,7 +848,9 @@ class Party:
 
         watchers.append(asyncio.create_task(self.watch_back("web server", now(), web_back)))
         await asyncio.sleep(self.args.fault_web)
+        self.cpu.sample(self.phase())
         self.marks["end"] = now()
+        meter.cancel()
         self.note("load ends; waiting for the answers in flight")
         self.stopping.set()
         await asyncio.gather(*loops)
@@ -760,7 +859,7 @@ class Party:
         await asyncio.sleep(self.args.settle)
         self.send(("final",))
         final = await self.gather("final", 60)
-        local_final = [(s.last_version, s.connected_at is not None, s.drops) for s in (self.host, *self.tvs)]
+        local_final = [(s.last_version, s.connected_at is not None, s.drops, s.sizes) for s in (self.host, *self.tvs)]
         status, answer = await self.call("final queue", "GET", f"/api/rooms/{self.code}/queue")
         api_queue = [e["id"] for e in answer.json()] if status == 200 else None
         for watcher in watchers:
@@ -808,12 +907,12 @@ def report_phases(party: Party, records: list, drops: list) -> dict:
         start = marks[phase]
         end = {"normal": marks["separation killed"], "separation killed": marks["web restarted"],
                "web restarted": marks["end"]}[phase]
-        mine = [r for r in records if phase_of(marks, r[0]) == phase]
+        mine = [r for r in records if phase_of(marks, r[0] + r[2] / 1000) == phase]
         answered = [r[2] for r in mine if isinstance(r[3], int)]
         by_kind = {kind: [r[2] for r in mine if r[1] == kind and isinstance(r[3], int)]
                    for kind in ("search", "add", "remove")}
         statuses = Counter(r[3] for r in mine)
-        host_statuses = Counter(r[3] for r in party.host_records if phase_of(marks, r[0]) == phase)
+        host_statuses = Counter(r[3] for r in party.host_records if phase_of(marks, r[0] + r[2] / 1000) == phase)
         probes = [p for p in party.probes if phase_of(marks, p["at"]) == phase]
         delivered = [p["delivery"] for p in probes if p["delivery"] is not None]
         missed = sum(1 for p in probes if p.get("missed"))
@@ -831,6 +930,7 @@ def report_phases(party: Party, records: list, drops: list) -> dict:
         print(f"  guest answers  {dict(sorted(statuses.items(), key=str))}")
         print(f"  host answers   {dict(sorted(host_statuses.items(), key=str))}")
         slowest = max(back) if back else None
+        print(f"  CPU (cores)    {party.cpu.line(phase, end - start)}")
         print(f"  sockets dropped {len(in_phase)}, back {len(back)}"
               + (f", drop to back p50 {statistics.median(back):.1f} s max {slowest:.1f} s" if back else ""))
         if phase == "web restarted":
@@ -922,15 +1022,18 @@ def check_jobs(snapshot: dict, job_ids: list[str], env: dict) -> dict:
         if job["status"] in ("running", "retrying") and not job["live"]:
             stuck.append(f"{job['id'][:8]} {job['status']} {job['stage']} on worker {job['worker']} "
                          f"({'alive' if worker_alive(job['worker']) else 'gone'}), heartbeat {job['heartbeat_age']} s old")
-        elif job["status"] in ("pending", "queued"):
-            if job["updated_age"] > WAITING_STUCK_AFTER and busy[job["cluster"]] < workers.get(job["cluster"], 1):
+        elif job["status"] in ("pending", "queued") and job["updated_age"] > WAITING_STUCK_AFTER:
+            if busy[job["cluster"]] < workers.get(job["cluster"], 1):
                 stuck.append(f"{job['id'][:8]} {job['status']} {job['stage']} for {job['updated_age']:.0f} s "
                              f"with an idle worker on {job['cluster']}")
+            elif job["id"] in (snapshot.get("stranded") or []):
+                stuck.append(f"{job['id'][:8]} {job['status']} {job['stage']} for {job['updated_age']:.0f} s "
+                             f"with no task left for it on the {job['cluster']} broker")
     counts = Counter(j["status"] for j in jobs)
     return {"statuses": dict(counts), "lost": [j for j in job_ids if j not in found], "duplicated": duplicated,
             "stuck": stuck,
             "jobs": [f"{j['id'][:8]} {j['status']:<9} {j['stage']:<9} {j['progress']:5.1f} % worker {j['worker'] or '-'}"
-                     f" events {j['events']}" for j in jobs]}
+                     f" events {j['events']}" + (f" error {j['error']}" if j["error"] else "") for j in jobs]}
 
 
 def serve_log_summary(path: Path) -> list[str]:
@@ -982,6 +1085,7 @@ def main() -> int:
     local = f"127.0.0.1:{files.server_address[1]}"
     build_model(data_dir / "models")
     env = site_env(data_dir, args.database_url, args.redis_url)
+    env.update(DEBUG="false")  # as `make run` (broadcast.py turns it on)
     env.update(
         DEMUCS_MODEL="tiny_htdemucs", DEMUCS_MODEL_DIR=str(data_dir / "models"),
         MUSICBRAINZ_HOST=local, MUSICBRAINZ_HTTPS="false", COVERART_URL=f"http://{local}",
@@ -1031,6 +1135,11 @@ def main() -> int:
         if len(outcome_["stopped"]) < len(workers):
             print(f"!! only {len(outcome_['stopped'])} of {len(workers)} client processes reported")
         goals = report_phases(party, records, drops)
+        messages, characters = sum(f[3][0] for f in finals), sum(f[3][1] for f in finals)
+        seconds = party.marks["end"] - party.marks["go"]
+        print(f"\nqueue.changed: {messages} received by {len(finals)} sockets in {seconds:.0f} s "
+              f"({messages / max(1, len(finals)) / seconds:.2f} per socket per s), "
+              f"{characters / max(1, messages) / 1000:.1f} KB of JSON each on average (before compression)")
 
         adds += [(-1, host_singer, song, result, entry) for song, result, entry in party.host_adds]
         removes += [(-1, entry, result) for entry, result in party.host_removes]

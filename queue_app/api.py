@@ -67,6 +67,8 @@ class SongBriefSerializer(serializers.Serializer):
         allow_null=True, help_text="The vocal stem for browsers (the TV's vocal guide); null until separated."
     )
     lyrics_url = serializers.CharField(allow_null=True, help_text="GET: the song's timed lines, LRC and plain lyrics.")
+    key = serializers.CharField(allow_null=True, help_text='The song\'s own key ("A minor"), detected or set by the host; null when unknown.')
+    key_confidence = serializers.FloatField(allow_null=True, help_text="0–1: how sure the detection was; null when the host set it.")
 
 
 @extend_schema_serializer(component_name="PartyEntry")
@@ -76,7 +78,15 @@ class EntryOutputSerializer(serializers.Serializer):
     song = SongBriefSerializer()
     # A CharField, not a ChoiceField: "status" enums of songs and jobs own that name in the schema.
     status = serializers.CharField(help_text="waiting, playing, done or skipped.")
-    key_shift = serializers.IntegerField()
+    key_shift = serializers.IntegerField(help_text="Semitones, -12 to 12 (the pages offer -6 to 6).")
+    key_name = serializers.CharField(allow_null=True, help_text='The key it is sung in ("B minor" for A minor +2); null when the song\'s is unknown.')
+    key_ready = serializers.BooleanField(help_text="The TV can play it in its key (always, at 0); until then it plays the song's own key.")
+    key_status = serializers.ChoiceField(
+        choices=["original", "ready", "preparing", "failed"],
+        help_text="original (no shift), ready, preparing (being rendered, or waiting for the song), failed (plays in the song's key).",
+    )
+    instrumental_url = serializers.CharField(allow_null=True, help_text="What the TV plays for this entry now: the shifted stem once ready.")
+    vocals_url = serializers.CharField(allow_null=True, help_text="The vocal guide for this entry now, in the same key as instrumental_url.")
     pinned_position = serializers.IntegerField(allow_null=True)
     added_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
@@ -278,7 +288,10 @@ class QueueApi(APIView):
     @extend_schema_serializer(component_name="PartyQueueAddInput")
     class InputSerializer(serializers.Serializer):
         song = serializers.UUIDField()
-        key_shift = serializers.IntegerField(min_value=-12, max_value=12, required=False, default=0)
+        key_shift = serializers.IntegerField(
+            min_value=-12, max_value=12, required=False, allow_null=True, default=None,
+            help_text="Semitones; left out (or null): the key this singer last chose for the song, else 0.",
+        )
 
     @extend_schema(responses=QueuedEntryOutputSerializer(many=True), parameters=[TOKEN_PARAMETER])
     def get(self, request, code):

@@ -21,6 +21,8 @@ def _song_changed(sender, *, song, deleting: bool = False, **kwargs) -> None:
             transaction.on_commit(lambda: services.rooms_song_changed(song_id=song.pk, room_ids=rooms))
         return
     requests.requests_follow_song(song=song)
+    # Ready now, or separated again: the key changes its entries wait for.
+    services.queue_renders_request(song=song)
     services.rooms_song_changed(song_id=song.pk)
 
 
@@ -30,6 +32,7 @@ def _job_changed(sender, *, job, **kwargs) -> None:
 
 def _song_merged(sender, *, song, into, **kwargs) -> None:
     services.queue_entries_move_song(from_song=song, to_song=into)
+    services.queue_renders_request(song=into)
 
 
 def _room_deleting(sender, *, instance, **kwargs) -> None:

@@ -5,6 +5,7 @@ carry, and the consumer's first message: one shape for every client.
 """
 
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from django.db.models import Q
 from django.urls import reverse
@@ -14,6 +15,7 @@ from common.errors import NotFound
 from jobs.models import Job
 from queue_app import rotation
 from queue_app.models import QueueEntry, Room, Singer, SongRequest
+from songs import keys
 from songs.models import Song
 from songs.pipeline import eta
 
@@ -94,6 +96,15 @@ class RoomSnapshot:
             elapsed=self.room.position_now(now),
         )
 
+    @cached_property
+    def failed_keys(self) -> set[tuple]:
+        """(song id, semitones) of the key changes here whose render failed (one query, only
+        when an entry waits for one)."""
+        pending = [(e.song_id, e.key_shift) for e in self.entries.values()
+                   if e.key_shift and e.song is not None and not e.song.has_key_render(e.key_shift)
+                   and e.status in (EntryStatus.WAITING, EntryStatus.PLAYING)]
+        return keys.key_renders_failed(pending) if pending else set()
+
     def current(self) -> QueueEntry | None:
         return next((e for e in self.entries.values() if e.status == EntryStatus.PLAYING), None)
 
@@ -121,6 +132,8 @@ def song_payload(song: Song) -> dict:
         "instrumental_url": song.file_url("instrumental_web"),
         "vocals_url": song.file_url("vocals_web"),
         "lyrics_url": _lyrics_url(song),
+        "key": song.key or None,
+        "key_confidence": song.key_confidence,
     }
 
 
@@ -135,17 +148,44 @@ def _gone_song_payload(entry: QueueEntry) -> dict:
     return {
         "id": None, "title": entry.song_title, "artist": entry.song_artist, "duration": None, "status": "deleted",
         "ready": False, "cover_thumb_url": None, "instrumental_url": None, "vocals_url": None, "lyrics_url": None,
+        "key": None, "key_confidence": None,
     }
 
 
-def entry_payload(entry: QueueEntry, singers: dict[int, Singer]) -> dict:
+def key_payload(entry: QueueEntry, failed_keys: set | frozenset = frozenset()) -> dict:
+    """The entry's key: its shift, the key it is sung in ("B minor", when the song's is
+    known), and whether the TV can play it so (`key_ready`; until then it plays the song's
+    own key). `instrumental_url` / `vocals_url`: what the TV plays for this entry now, the
+    shifted stems once rendered, the song's own until then."""
+    song, shift = entry.song, entry.key_shift
+    ready = song is not None and (not shift or song.has_key_render(shift))
+    if not shift:
+        status = "original"
+    elif ready:
+        status = "ready"
+    elif song is not None and (song.pk, shift) in failed_keys:
+        status = "failed"
+    else:
+        status = "preparing"
+    played = [Song.key_kind(stem, shift) if shift and ready else stem for stem in Song.KEY_STEMS]
+    return {
+        "key_shift": shift,
+        "key_name": (keys.key_shifted(song.key, shift) or None) if song is not None else None,
+        "key_ready": ready,
+        "key_status": status,
+        "instrumental_url": song.file_url(played[0]) if song is not None else None,
+        "vocals_url": song.file_url(played[1]) if song is not None else None,
+    }
+
+
+def entry_payload(entry: QueueEntry, singers: dict[int, Singer], failed_keys: set | frozenset = frozenset()) -> dict:
     singer = singers.get(entry.singer_id) or entry.singer
     return {
         "id": entry.pk,
         "singer": {"id": singer.pk, "name": singer.display_name} if singer else {"id": None, "name": entry.singer_name},
         "song": song_payload(entry.song) if entry.song is not None else _gone_song_payload(entry),
         "status": entry.status,
-        "key_shift": entry.key_shift,
+        **key_payload(entry, failed_keys),
         "pinned_position": entry.pinned_position,
         "added_at": entry.added_at.isoformat(),
         "started_at": entry.started_at.isoformat() if entry.started_at else None,
@@ -158,7 +198,7 @@ def queue_payload(snapshot: RoomSnapshot, now: datetime | None = None) -> list[d
     now = now or timezone.now()
     return [
         {
-            **entry_payload(snapshot.entries[planned.entry.id], snapshot.singers),
+            **entry_payload(snapshot.entries[planned.entry.id], snapshot.singers, snapshot.failed_keys),
             "position": planned.position,
             "estimated_start": planned.starts_at.isoformat(),
             "wait_seconds": round(planned.wait_seconds, 1),
@@ -179,11 +219,11 @@ def player_payload(snapshot: RoomSnapshot, now: datetime | None = None) -> dict:
     current = snapshot.current()
     up_next = snapshot.next_up()
     return {
-        "entry": entry_payload(current, snapshot.singers) if current else None,
+        "entry": entry_payload(current, snapshot.singers, snapshot.failed_keys) if current else None,
         "paused": room.paused or current is None,
         "position": round(room.position_now(now), 3) if current else 0.0,
         "server_time": now.isoformat(),
-        "up_next": entry_payload(up_next, snapshot.singers) if up_next else None,
+        "up_next": entry_payload(up_next, snapshot.singers, snapshot.failed_keys) if up_next else None,
     }
 
 
@@ -208,7 +248,7 @@ def request_payload(request: SongRequest) -> dict:
     prepared, the job's step and progress and an estimate of when it will be ready."""
     progress = ready_in = None
     if request.status == SongRequest.Status.APPROVED and request.song_id:
-        job = Job.objects.filter(song_id=request.song_id, status__in=Job.ACTIVE).first()
+        job = Job.objects.filter(song_id=request.song_id, status__in=Job.ACTIVE, kind__in=Job.EXCLUSIVE_KINDS).first()
         if job is not None:
             progress = {"stage": job.stage, "status": job.status, "percent": round(job.progress), "message": job.message}
             seconds = eta.song_ready_in(song=request.song)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from django.contrib.auth.hashers import check_password, make_password
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from common.errors import ApplicationError, Conflict, NotFound
@@ -25,6 +26,7 @@ from queue_app import events, rotation
 from queue_app.access import Actor, forbidden, require_host
 from queue_app.models import CODE_ALPHABET, CODE_LENGTH, QueueEntry, Room, Singer, SongRequest
 from queue_app.selectors import RoomSnapshot
+from songs import keys
 from songs.models import Song
 
 EntryStatus = QueueEntry.Status
@@ -52,20 +54,44 @@ def jobs_follow_rotation() -> None:
     """Give each song being prepared for a room the priority of its earliest turn (seconds
     until it is due), so a worker takes the song sung soonest first; library imports go
     last (jobs.services.job_claim_next reads it)."""
+    # A key change being rendered is work for a song too (jobs of kind "key").
     rooms = (
-        QueueEntry.objects.filter(status=EntryStatus.WAITING)
-        .exclude(song__status=Song.Status.READY)
+        QueueEntry.objects.filter(status__in=[EntryStatus.WAITING, EntryStatus.PLAYING])
+        .filter(~Q(song__status=Song.Status.READY) | ~Q(key_shift=0))
         .values_list("room_id", flat=True).distinct()
     )
     due: dict = {}
     now = timezone.now()
     for room in Room.objects.filter(pk__in=list(rooms)):
         snapshot = RoomSnapshot(room)
+        playing = snapshot.current()
+        if playing is not None and _needs_render(playing):
+            due[playing.song_id] = 0  # the TV plays it now, in the original key until it is ready
         for planned in snapshot.plan(now):
-            if not planned.entry.ready:
-                song_id = snapshot.entries[planned.entry.id].song_id
-                due[song_id] = min(due.get(song_id, planned.wait_seconds), planned.wait_seconds)
+            entry = snapshot.entries[planned.entry.id]
+            if not planned.entry.ready or _needs_render(entry):
+                due[entry.song_id] = min(due.get(entry.song_id, planned.wait_seconds), planned.wait_seconds)
     job_services.job_priorities_set(by_song=due)
+
+
+def _needs_render(entry: QueueEntry) -> bool:
+    return bool(entry.key_shift) and entry.song is not None and not entry.song.has_key_render(entry.key_shift)
+
+
+def _ask_render(entry: QueueEntry, *, user=None, again: bool = True) -> None:
+    """The entry's song in the entry's key (a job, unless rendered or on its way already)."""
+    if _needs_render(entry):
+        keys.key_render_request(song=entry.song, semitones=entry.key_shift, user=user, again=again)
+
+
+def queue_renders_request(*, song: Song) -> None:
+    """The song changed (ready, separated again, merged into): the key changes its waiting
+    and playing entries need, asked for once more (not again after a failure)."""
+    entries = QueueEntry.objects.filter(
+        song=song, status__in=[EntryStatus.WAITING, EntryStatus.PLAYING]
+    ).exclude(key_shift=0).select_related("song")
+    for semitones in sorted({entry.key_shift for entry in entries}):
+        keys.key_render_request(song=song, semitones=semitones, again=False)
 
 
 def _write_pins(room: Room, pins: dict[int, int]) -> None:
@@ -312,11 +338,15 @@ def _check_playable_later(song: Song) -> None:
         )
 
 
-def queue_add(*, room: Room, actor: Actor, song: Song, key_shift: int = 0) -> QueueEntry:
+def queue_add(*, room: Room, actor: Actor, song: Song, key_shift: int | None = None) -> QueueEntry:
     """Queue a song for the actor's singer: a ready one, or one still processing (its
-    turn waits until it is ready). The per-singer limit counts both."""
+    turn waits until it is ready). The per-singer limit counts both. `key_shift` None:
+    the key this singer last sang the song in (selectors.remembered_key_shift), else 0.
+    A shifted key is rendered from now on, in rotation order."""
     if actor.singer is None:
         raise forbidden("Join the room as a singer to queue songs." if actor.is_host else "Join the room first.")
+    if key_shift is not None:
+        keys.key_shift_check(key_shift)
     _check_playable_later(song)
     with transaction.atomic():
         room = _lock_room(room)
@@ -329,12 +359,23 @@ def queue_add(*, room: Room, actor: Actor, song: Song, key_shift: int = 0) -> Qu
                 f"You already have {limit} song{'s' if limit != 1 else ''} waiting, the most this room allows.",
                 extra={"limit": limit},
             )
+        if key_shift is None:
+            key_shift = remembered_key_shift(singer=actor.singer, song=song)
         entry = queue_entry_new(room=room, singer=actor.singer, song=song, key_shift=key_shift)
+        _ask_render(entry, user=actor.user)
         _bump(room)
         snapshot = RoomSnapshot(room)
         events.queue_changed(snapshot)
         events.player_state(snapshot)  # "up next" may be this one
     return entry
+
+
+def remembered_key_shift(*, singer: Singer, song: Song) -> int:
+    """The key `singer` last chose for `song`: their account's, in any room; a guest's, in
+    this room. 0 when they never sang it."""
+    mine = QueueEntry.objects.filter(user_id=singer.user_id) if singer.user_id else QueueEntry.objects.filter(singer=singer)
+    last = mine.filter(song=song).order_by("-added_at", "-id").values_list("key_shift", flat=True).first()
+    return last or 0
 
 
 def queue_entry_new(*, room: Room, singer: Singer, song: Song, key_shift: int = 0) -> QueueEntry:
@@ -378,7 +419,11 @@ def queue_update(
     *, room: Room, actor: Actor, entry_id: int, key_shift: int | None = None, song: Song | None = None,
     position=UNSET,
 ) -> QueueEntry:
-    """Change an entry: its key or song (its singer or a host), its place (a host; None unpins)."""
+    """Change an entry: its key or song (its singer or a host), its place (a host; None
+    unpins). The key of the song playing now is the host's to change (the TV switches to
+    it where it is, once rendered)."""
+    if key_shift is not None:
+        keys.key_shift_check(key_shift)
     with transaction.atomic():
         room = _lock_room(room)
         entry = _entry_in(room, entry_id)
@@ -388,6 +433,9 @@ def queue_update(
             _require_owner_or_host(actor, entry, "You can only change your own songs.")
         if entry.status != EntryStatus.WAITING and not (entry.status == EntryStatus.PLAYING and song is None and position is UNSET):
             raise Conflict("Only a waiting song can be changed.", extra={"status": entry.status})
+        if entry.status == EntryStatus.PLAYING and key_shift is not None and key_shift != entry.key_shift:
+            if not actor.is_host:
+                raise forbidden("Only the host can change the key of the song playing now.")
         if song is not None:
             _check_playable_later(song)
             entry.song = song  # in place: the singer keeps their turn
@@ -395,6 +443,8 @@ def queue_update(
         if key_shift is not None:
             entry.key_shift = key_shift
         entry.save(update_fields=["song", "key_shift", "song_title", "song_artist"])
+        if key_shift is not None or song is not None:
+            _ask_render(entry, user=actor.user)
         if position is not UNSET:
             snapshot = RoomSnapshot(room)
             if position is None:

@@ -145,18 +145,38 @@ def _no_such_room(request, code: str):
     return _rooms_page(request, status=404, code_error=_no_room_message(code))
 
 
+def _page_number(value) -> int:
+    try:
+        return min(max(1, int(value)), 100_000)
+    except (TypeError, ValueError):  # a hand-edited address: the first page
+        return 1
+
+
+def _songs_context(request, room: Room) -> dict:
+    """The singer's song list: what matches `q`, or without one the whole library a page at
+    a time (`order`: title or artist; `page`), with its count."""
+    query = request.GET.get("q", "")[:200]
+    context = {"code": room.code, "q": query, "requests_on": room.requests != Room.Requests.OFF, "hits": []}
+    if query.strip():
+        context["hits"] = song_selectors.song_search_for_singers(query=query, limit=SEARCH_LIMIT)
+    else:
+        context["library"] = song_selectors.song_browse_for_singers(
+            order=request.GET.get("order", ""), page=_page_number(request.GET.get("page"))
+        )
+        context["orders"] = list(song_selectors.BROWSE_ORDERS.items())
+    return context
+
+
 def _singer_context(request, room: Room, actor: access.Actor, **extra) -> dict:
     state = selectors.room_state(room=room)
     singer_id = actor.singer.pk if actor.singer is not None else None
-    query = request.GET.get("q", "")[:200]
     return {
         "room": state["room"], "code": room.code, "version": state["version"],
         "queue": state["queue"], "player": state["player"],
         "mine": fragments.my_entries(state["queue"], singer_id),
         "singing_now": fragments.my_playing(state["player"], singer_id),
-        "actor": actor, "singer": actor.singer, "q": query,
-        "hits": song_selectors.song_search_for_singers(query=query, limit=SEARCH_LIMIT),
-        "requests_on": room.requests != Room.Requests.OFF,
+        "actor": actor, "singer": actor.singer,
+        **_songs_context(request, room),
         "requests": fragments.my_requests(state["requests"], singer_id),
         "ws_url": f"/ws/rooms/{room.code}/html/",
         **extra,
@@ -244,11 +264,14 @@ def singer_action(view):
 @require_GET
 @singer_action
 def room_search(request, room, actor):
+    """The song list as the singer types (`q`), sorts (`order`) or asks for more (`page`,
+    with `more`: only that page's rows and the next "Show more", appended in place)."""
     if not request.htmx:
-        return redirect(reverse("rooms:singer", args=[room.code]) + "?" + urlencode({"q": request.GET.get("q", "")}))
-    query = request.GET.get("q", "")[:200]
-    hits = song_selectors.song_search_for_singers(query=query, limit=SEARCH_LIMIT)
-    context = {"code": room.code, "hits": hits, "q": query, "requests_on": room.requests != Room.Requests.OFF}
+        kept = {name: request.GET[name] for name in ("q", "order", "page") if request.GET.get(name)}
+        return redirect(reverse("rooms:singer", args=[room.code]) + "?" + urlencode(kept))
+    context = _songs_context(request, room)
+    if "library" in context and request.GET.get("more"):
+        return render(request, "queue_app/partials/_library_rows.html", context)
     return render(request, "queue_app/partials/_search_results.html", context)
 
 

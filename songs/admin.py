@@ -16,7 +16,7 @@ from django.utils.html import format_html, format_html_join
 
 from common.errors import ApplicationError
 from jobs.models import Job
-from songs import imports, selectors, services
+from songs import imports, keys, selectors, services
 from songs.models import Song
 from songs.pipeline.plan import DEFAULT_REPROCESS_STAGE, stage_names
 
@@ -65,7 +65,8 @@ class SongAdminForm(forms.ModelForm):
 
     class Meta:
         model = Song
-        fields = ("title", "artist", "album", "year")
+        fields = ("title", "artist", "album", "year", "key")
+        help_texts = {"key": "The song's own key, like “A minor” or “F# major”. Locks it: detection leaves it alone."}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -79,6 +80,12 @@ class SongAdminForm(forms.ModelForm):
         except ApplicationError as exc:
             raise forms.ValidationError(exc.message) from None
         return text
+
+    def clean_key(self):
+        try:
+            return keys.key_normalise(self.cleaned_data.get("key") or "")
+        except ApplicationError as exc:
+            raise forms.ValidationError(exc.message) from None
 
     def clean_cover_upload(self):
         upload = self.cleaned_data.get("cover_upload")
@@ -139,7 +146,7 @@ class SongAdmin(admin.ModelAdmin):
     inlines = [JobInline]
     actions = ["reprocess", "merge_duplicates", "soft_delete", "restore"]
     fieldsets = [
-        (None, {"fields": ("title", "artist", "album", "year", "locked_display", "audio_preview")}),
+        (None, {"fields": ("title", "artist", "album", "year", "key", "key_confidence", "locked_display", "audio_preview")}),
         ("Cover", {"fields": ("cover_preview", "cover_upload")}),
         ("Lyrics", {"fields": ("lyrics_status", "lyrics_checked_at", "lyrics", "lyrics_preview")}),
         ("MusicBrainz", {"fields": (
@@ -155,7 +162,7 @@ class SongAdmin(admin.ModelAdmin):
         "source", "source_id", "source_url", "content_hash", "added_by", "files", "created_at", "updated_at",
         "locked_display", "cover_preview", "lyrics_status", "lyrics_checked_at", "lyrics_preview",
         "metadata_status", "metadata_checked_at", "recording_link", "release_mbid", "artist_mbid", "isrc", "genres",
-        "likely_duplicates",
+        "likely_duplicates", "key_confidence",
     )
 
     # --- computed fields ---------------------------------------------------------

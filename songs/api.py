@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 from common.api import OutputFieldsOnce, filter_by_choices
 from common.errors import ApplicationError
 from jobs.models import Job
-from songs import imports, selectors, services
+from songs import imports, search, selectors, services
 from songs.models import Song
 from songs.pipeline import plan
 
@@ -44,7 +44,8 @@ class SongOutputSerializer(OutputFieldsOnce, serializers.ModelSerializer):
         model = Song
         fields = [
             "id", "title", "artist", "album", "year", "duration", "source", "source_id", "source_url",
-            "content_hash", "status", "error", "files", "cover_url", "cover_thumb_url", "job", "merged_into",
+            "content_hash", "status", "error", "files", "cover_url", "cover_thumb_url", "job", "merged_into", "key",
+            "key_confidence",
             "added_by", "recording_mbid", "release_mbid", "artist_mbid", "isrc", "genres",
             "metadata_status", "metadata_checked_at", "lyrics_status", "lyrics_checked_at", "locked_fields",
             "created_at", "updated_at", "deleted_at",
@@ -145,13 +146,40 @@ class SongUploadApi(APIView):
         return _import_response(result)
 
 
+class SongSearchFilter(filters.BaseFilterBackend):
+    """`?search=`: the library's search (songs.selectors.song_find), the same as the singer's
+    page and the Library page's: case, accents and typos forgiven, best match first."""
+
+    def filter_queryset(self, request, queryset, view):
+        query = request.query_params.get("search", "")[:200]
+        if not search.query_words(query):
+            return queryset
+        found = selectors.song_find(query=query, songs=queryset.prefetch_related(None), links=True)
+        return selectors.songs_in_order(queryset, [song.pk for song in found.songs])
+
+    def get_schema_operation_parameters(self, view):
+        return [{
+            "name": "search", "required": False, "in": "query", "schema": {"type": "string"},
+            "description": "Words of the title, artist, album or lyrics, or a link: case, accents and typos "
+                           "do not matter; best match first unless `ordering` is given; at most 400 songs.",
+        }]
+
+
+class SongOrderingFilter(filters.OrderingFilter):
+    """`?ordering=`; a search without it keeps its best-first order."""
+
+    def get_default_ordering(self, view):
+        if search.query_words(view.request.query_params.get("search", "")[:200]):
+            return None
+        return super().get_default_ordering(view)
+
+
 class SongListApi(generics.ListAPIView):
-    """The library: search (title, artist, album, source), filter, order, paginate."""
+    """The library: search (title, artist, album, lyrics, link), filter, order, paginate."""
 
     permission_classes = [IsAuthenticated]
     serializer_class = SongOutputSerializer
-    filter_backends = [filters.SearchFilter, filters.OrderingFilter]
-    search_fields = ["title", "artist", "album", "source_id"]
+    filter_backends = [SongSearchFilter, SongOrderingFilter]
     ordering_fields = ["created_at", "title", "artist", "duration", "status"]
     ordering = ["-created_at"]
 
@@ -184,6 +212,10 @@ class SongDetailApi(APIView):
         artist = serializers.CharField(max_length=300, required=False, allow_blank=True)
         album = serializers.CharField(max_length=300, required=False, allow_blank=True)
         year = serializers.IntegerField(min_value=1000, max_value=2999, required=False, allow_null=True)
+        key = serializers.CharField(
+            max_length=16, required=False, allow_blank=True,
+            help_text='The song\'s own key: "A minor", "F# major", "Bbm"...; empty: unknown. Locked against detection.',
+        )
         lyrics = serializers.CharField(
             max_length=200_000, required=False, allow_blank=True, trim_whitespace=False,
             help_text="LRC ([mm:ss.xx] lines, validated) or plain text; empty removes the lyrics.",

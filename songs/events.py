@@ -14,6 +14,7 @@ def _song_payload(song) -> dict:
         "title": song.title,
         "artist": song.artist,
         "status": song.status,
+        "key": song.key or None,
         "deleted": song.deleted_at is not None,
     }
 

@@ -93,23 +93,26 @@ def _renders(song_id, semitones: int):
 
 
 def key_render_possible(song: Song) -> bool:
-    """The song has its browser stems and no import or reprocess is rewriting them."""
-    return (
-        song.deleted_at is None and song.status == Song.Status.READY and song.has_key_render(0)
-        and not song.jobs.filter(status__in=Job.ACTIVE, kind__in=Job.EXCLUSIVE_KINDS).exists()
-    )
+    """The song is ready, with its browser stems. (A reprocess may be separating it again
+    meanwhile: a render of the old stems is then dropped, as stale or by the separation,
+    and asked for again when the song is announced ready.)"""
+    return song.deleted_at is None and song.status == Song.Status.READY and song.has_key_render(0)
 
 
 def key_render_request(*, song: Song, semitones: int, user=None, again: bool = True) -> Job | None:
     """Ask for `song`'s stems at `semitones`: the job that makes them, or None when there is
     nothing to do now (no shift, rendered already, or not possible yet: a song still being
-    prepared or separated again, whose end announces the song and brings the room back here).
+    prepared, whose end announces the song and brings the rooms back here).
 
     `again=False` (a room redrawn for any change of the song) does not ask again for a
     shift whose last render failed since the stems were made; a singer choosing the key
     (`again=True`) does, and so does the host's Retry on the Jobs page.
     """
     if not semitones or song.has_key_render(semitones) or not key_render_possible(song):
+        return None
+    # The caller's row may be older than a render that finished meanwhile.
+    song.files = Song.objects.filter(pk=song.pk).values_list("files", flat=True).first() or {}
+    if song.has_key_render(semitones):
         return None
     renders = _renders(song.pk, semitones)
     active = renders.filter(status__in=Job.ACTIVE).first()

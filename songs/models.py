@@ -95,6 +95,13 @@ class Song(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
 
+    # What the search finds the song by: its title, artist and album, and its lyrics' words,
+    # folded (songs/search.py). Kept by songs/search_index.py, which every service that
+    # writes those fields calls; indexed for substring search (pg_trgm on PostgreSQL, an
+    # FTS5 table on SQLite: migration 0005).
+    search_text = models.TextField(blank=True, editable=False)
+    search_lyrics = models.TextField(blank=True, editable=False)
+
     class Meta:
         ordering = ["-created_at"]
         constraints = [
@@ -169,3 +176,14 @@ class Song(models.Model):
 
     def is_locked(self, field: str) -> bool:
         return field in (self.locked_fields or [])
+
+
+class SearchWord(models.Model):
+    """A word of some song's title, artist or album, folded: where the search looks for the
+    word a singer meant when theirs has a typo (songs/search.py). Only ever added to: a word
+    no song has any more costs a row and finds nothing."""
+
+    word = models.CharField(max_length=100, primary_key=True)
+
+    def __str__(self) -> str:
+        return self.word

@@ -9,21 +9,145 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Case, Count, F, IntegerField, Prefetch, Q, QuerySet, Value, When
-from django.db.models.functions import Floor, Mod
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Floor, Length, Lower, Mod
 
 from common.errors import ApplicationError
 from jobs.models import Job
+from songs import search, search_index
 from songs.audio.ffmpeg import format_seconds
 from songs.errors import AdapterError
-from songs.models import Song
+from songs.models import SearchWord, Song
 from songs.providers.lrc import Line, LrcError, parse_lrc
 from songs.sources import ytdlp
+
+# --- library search (songs/search.py folds and ranks; songs/search_index.py keeps the texts) ---
+
+# How many songs each step of a search reads at most before ranking them in Python.
+SEARCH_CANDIDATES = 200
+# A word that looks like a link or a YouTube id: staff searches also look in the songs' sources.
+_LINKISH = re.compile(r"^(?:\S*[/.:]\S*|[A-Za-z0-9_-]{11})$")
+
+
+@dataclass(frozen=True)
+class Found:
+    """Songs matching a query, best first, and how each matched (songs.search.Match)."""
+
+    songs: list[Song]
+    matches: dict
+    words: list[str]
+
+
+def _needle(word: str) -> str:
+    # Every stored word follows a space (songs/search_index.py): a two-letter word is
+    # looked for as the start of a word (" wo"), which the trigram indexes can still use.
+    return f" {word}" if len(word) < search.MIN_SUBSTRING else word
+
+
+def _containing(groups: list[list[tuple[str, str]]]) -> Q:
+    """Songs matching every group, a group being one query word's (column, text it contains)
+    pairs, any of which will do: through the FTS5 table on SQLite, the trigram indexes on
+    PostgreSQL (LIKE '%text%' both)."""
+    if search_index.uses_fts():
+        clauses, params = [], []
+        for group in groups:
+            clauses.append("(" + " OR ".join(f"{column} LIKE %s" for column, _ in group) + ")")
+            # Folded text: letters, digits and spaces, nothing LIKE treats specially.
+            params += [f"%{needle}%" for _, needle in group]
+        sql = f"SELECT song_id FROM {search_index.FTS_TABLE} WHERE {' AND '.join(clauses)}"
+        return Q(pk__in=RawSQL(sql, params))
+    condition = Q()
+    for group in groups:
+        either = Q()
+        for column, needle in group:
+            either |= Q(**{f"{column}__contains": needle})
+        condition &= either
+    return condition
+
+
+def _typo_corrections(words: list[str]) -> dict[str, list[str]]:
+    """For each query word long enough to hold a typo: the words of the library it may have
+    meant (search.close_words), among those that start with the same letter."""
+    corrections = {}
+    for word in words:
+        if search.max_edits(word):
+            first = word[0]
+            vocabulary = SearchWord.objects.filter(word__gte=first, word__lt=chr(ord(first) + 1))
+            lengths = range(len(word) - search.max_edits(word), 10_000)
+            corrections[word] = search.close_words(
+                word, (w for w in vocabulary.values_list("word", flat=True).iterator() if len(w) in lengths)
+            )
+    return corrections
+
+
+def song_find(*, query: str, songs: QuerySet[Song], links: bool = False) -> Found:
+    """The songs of `songs` matching `query`, best first: every word of it in the title,
+    artist or album, as a word, its beginning, inside a word, or with a typo; else in the
+    lyrics. Case, accents and punctuation do not matter. At most 2 × SEARCH_CANDIDATES.
+
+    Ranking (songs.search.ordered): songs whose every word matched a word (or its start)
+    of the title, artist or album, then those with a typo or inside a word, then those
+    found in the lyrics; ready songs first within each, then the closest.
+    `links`: a word that looks like a link or an id also finds the songs with that source.
+    """
+    words = search.query_words(query)
+    # One-letter words only rank (no index finds them): alone, among the first songs A–Z.
+    sought = [word for word in words if len(word) > 1]
+    if not sought:
+        first = songs.defer("lyrics_synced", "lyrics_plain").order_by("search_text", "pk")[:SEARCH_CANDIDATES]
+        matches = {song.pk: search.rank(words, metadata=song.search_text, lyrics="", title="") for song in first}
+        return Found(songs=[song for song in first if matches[song.pk]], matches=matches, words=words)
+    corrections = _typo_corrections(sought)
+    metadata_groups = [
+        [("search_text", _needle(word))] + [("search_text", f" {near}") for near in corrections.get(word, [])]
+        for word in sought
+    ]
+    light = songs.defer("lyrics_synced", "lyrics_plain", "search_lyrics")
+    candidates = list(light.filter(_containing(metadata_groups)).order_by(Length("search_text"), "pk")[
+        :SEARCH_CANDIDATES])
+    if links and len(words) == 1 and _LINKISH.match(query.strip()):
+        raw = query.strip()
+        seen = {song.pk for song in candidates}
+        candidates += [song for song in light.filter(Q(source_url__icontains=raw) | Q(source_id__icontains=raw))[
+            :SEARCH_CANDIDATES] if song.pk not in seen]
+    matches = {}
+    for song in candidates:
+        match = search.rank(words, metadata=song.search_text, lyrics="", title=search.fold(song.title))
+        matches[song.pk] = match or search.Match(tier=0, score=1.0)  # only a link can miss: it matched exactly
+    if len(matches) < SEARCH_CANDIDATES:
+        # Not enough from the title, artist and album: the lyrics too (no typos there).
+        lyrics_groups = [group + [("search_lyrics", _needle(word))] for group, word in zip(metadata_groups, sought,
+                                                                                          strict=True)]
+        more = songs.defer("lyrics_synced", "lyrics_plain").filter(_containing(lyrics_groups)).exclude(
+            pk__in=list(matches))[:SEARCH_CANDIDATES]
+        for song in more:
+            match = search.rank(words, metadata=song.search_text, lyrics=song.search_lyrics,
+                                title=search.fold(song.title))
+            if match is not None:
+                matches[song.pk] = match
+                candidates.append(song)
+    by_pk = {song.pk: song for song in candidates}
+    order = search.ordered(
+        matches,
+        ready={pk: by_pk[pk].status == Song.Status.READY for pk in matches},
+        titles={pk: by_pk[pk].search_text for pk in matches},
+    )
+    return Found(songs=[by_pk[pk] for pk in order], matches=matches, words=words)
+
+
+def songs_in_order(songs: QuerySet[Song], ids: list) -> QuerySet[Song]:
+    """`songs` with these ids, in this order (a ranked search as a QuerySet: the API pages it)."""
+    if not ids:
+        return songs.none()
+    rank = Case(*[When(pk=pk, then=Value(position)) for position, pk in enumerate(ids)], output_field=IntegerField())
+    return songs.filter(pk__in=ids).annotate(search_rank=rank).order_by("search_rank")
 
 
 def song_search(
     *, query: str = "", status: str | None = None, source: str | None = None, include_deleted: bool = False
 ) -> QuerySet[Song]:
-    """Songs matching every word of `query` (title, artist, album or link), newest first."""
+    """The Library page's songs: the filters, then `query` (song_find, with links): best
+    match first; without a query, newest first."""
     songs = Song.objects.all()
     if not include_deleted:
         songs = songs.filter(deleted_at__isnull=True)
@@ -31,12 +155,10 @@ def song_search(
         songs = songs.filter(status=status)
     if source:
         songs = songs.filter(source=source)
-    for word in (query or "").split():
-        songs = songs.filter(
-            Q(title__icontains=word) | Q(artist__icontains=word) | Q(album__icontains=word)
-            | Q(source_url__icontains=word)
-        )
-    return songs.order_by("-created_at")
+    if not search.query_words(query):
+        return songs.order_by("-created_at")
+    found = song_find(query=query, songs=songs, links=True)
+    return songs_in_order(songs, [song.pk for song in found.songs])
 
 
 @dataclass(frozen=True)
@@ -52,7 +174,7 @@ SNIPPET_CHARS = 90
 _LRC_TAG = re.compile(r"\[[^\]]*\]")
 
 
-def _lyrics_lines(song: Song) -> list[str]:
+def _lyrics_lines(song) -> list[str]:
     text = song.lyrics_plain or _LRC_TAG.sub("", song.lyrics_synced or "")
     return [line.strip() for line in text.splitlines() if line.strip()]
 
@@ -61,43 +183,108 @@ def _snippet(line: str, word: str) -> str:
     """The line, cut around `word` when it is long."""
     if len(line) <= SNIPPET_CHARS:
         return line
-    at = max(0, line.lower().find(word.lower()) - SNIPPET_CHARS // 3)
+    at = max(0, search.fold(line).find(word) - SNIPPET_CHARS // 3)
     cut = line[at:at + SNIPPET_CHARS].strip()
     return ("…" if at > 0 else "") + cut + ("…" if at + SNIPPET_CHARS < len(line) else "")
 
 
-def lyrics_snippet(song: Song, words: list[str]) -> str:
-    """The lyrics line with the most of `words` in it, when the metadata alone does not match them all."""
-    metadata = " ".join((song.title, song.artist, song.album)).lower()
-    missing = [word for word in words if word.lower() not in metadata]
-    if not missing:
-        return ""
-    best, best_count = "", 0
-    for line in _lyrics_lines(song):
-        lowered = line.lower()
-        count = sum(word.lower() in lowered for word in words)
-        if count > best_count:
-            best, best_count = line, count
-    if not best:
-        return ""
-    word = next((w for w in missing if w.lower() in best.lower()), missing[0])
-    return _snippet(best, word)
+def lyrics_snippet(song, words: list[str]) -> str:
+    """The lyrics line with the most of the query `words` the title, artist and album lack."""
+    line, word = search.best_lyrics_line(_lyrics_lines(song), words, song.search_text)
+    return _snippet(line, word) if line else ""
+
+
+def singer_songs() -> QuerySet[Song]:
+    """What a singer may queue: live songs that did not fail."""
+    return Song.objects.filter(deleted_at__isnull=True).exclude(status=Song.Status.ERROR)
 
 
 def song_search_for_singers(*, query: str = "", limit: int = 30) -> list[SingerHit]:
-    """What a singer may queue: live songs that did not fail, ready ones first, then by
-    title; every word of `query` in the title, artist, album or lyrics (plain or synced)."""
-    words = (query or "").split()[:10]
-    songs = Song.objects.filter(deleted_at__isnull=True).exclude(status=Song.Status.ERROR)
-    for word in words:
-        songs = songs.filter(
-            Q(title__icontains=word) | Q(artist__icontains=word) | Q(album__icontains=word)
-            | Q(lyrics_plain__icontains=word) | Q(lyrics_synced__icontains=word)
-        )
-    songs = songs.annotate(
+    """A singer's search (song_find over singer_songs), the best `limit`; a song found by
+    its lyrics comes with the line. Without a query: the first `limit` of the library, A–Z."""
+    if not search.query_words(query):
+        return [SingerHit(song=song) for song in song_browse_for_singers(per_page=limit).songs]
+    found = song_find(query=query, songs=singer_songs())
+    best = found.songs[:limit]
+    lyrical = [song.pk for song in best if found.matches[song.pk].tier == 2]
+    lyrics = {row.pk: row for row in Song.objects.filter(pk__in=lyrical).only("pk", "lyrics_plain", "lyrics_synced")}
+    return [
+        SingerHit(song=song, snippet=lyrics_snippet(_LyricsOf(lyrics[song.pk], song.search_text), found.words)
+                  if song.pk in lyrics else "")
+        for song in best
+    ]
+
+
+@dataclass(frozen=True)
+class _LyricsOf:
+    row: Song
+    search_text: str
+
+    @property
+    def lyrics_plain(self) -> str:
+        return self.row.lyrics_plain
+
+    @property
+    def lyrics_synced(self) -> str:
+        return self.row.lyrics_synced
+
+
+# --- browsing the library (the singer's page without a query) --------------------------------
+
+BROWSE_ORDERS = {"title": "A–Z", "artist": "By artist"}
+BROWSE_PER_PAGE = 50
+
+
+@dataclass(frozen=True)
+class LibraryPage:
+    """One page of the whole library for singers: `songs`, `total` songs in all, `number`
+    of `pages`, the `order` ("title" or "artist")."""
+
+    songs: list[Song]
+    total: int
+    number: int
+    pages: int
+    per_page: int
+    order: str
+
+    @property
+    def has_next(self) -> bool:
+        return self.number < self.pages
+
+    @property
+    def next_number(self) -> int:
+        return self.number + 1
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.total - self.number * self.per_page)
+
+    @property
+    def first_position(self) -> int:
+        return (self.number - 1) * self.per_page + 1
+
+
+def song_browse_for_singers(*, order: str = "title", page: int = 1, per_page: int = BROWSE_PER_PAGE) -> LibraryPage:
+    """The whole library a singer may queue, a page at a time: ready songs first, then A–Z
+    by title (`order="title"`) or by artist, then title (`"artist"`; songs without an
+    artist last). A page past the end is the last page."""
+    order = order if order in BROWSE_ORDERS else "title"
+    songs = singer_songs().annotate(
         not_ready=Case(When(status=Song.Status.READY, then=Value(0)), default=Value(1), output_field=IntegerField())
-    ).order_by("not_ready", "title", "artist", "pk")[:limit]
-    return [SingerHit(song=song, snippet=lyrics_snippet(song, words) if words else "") for song in songs]
+    )
+    total = songs.count()
+    pages = max(1, -(-total // per_page))
+    page = min(max(1, page), pages)
+    if order == "artist":
+        songs = songs.annotate(
+            no_artist=Case(When(artist="", then=Value(1)), default=Value(0), output_field=IntegerField()),
+        ).order_by("not_ready", "no_artist", Lower("artist"), "search_text", "pk")
+    else:
+        # search_text starts with the folded title: "Éclair" is with the e's, on every database.
+        songs = songs.order_by("not_ready", "search_text", "pk")
+    start = (page - 1) * per_page
+    chosen = list(songs.defer("lyrics_synced", "lyrics_plain", "search_lyrics")[start:start + per_page])
+    return LibraryPage(songs=chosen, total=total, number=page, pages=pages, per_page=per_page, order=order)
 
 
 # The empty-value exclusions repeat the conditions of the partial unique indexes,

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from common.errors import ApplicationError, Conflict
 from jobs.models import Job
-from songs import events, keys, signals
+from songs import events, keys, search_index, signals
 from songs.audio import ffmpeg
 from songs.errors import AdapterError, TransientError
 from songs.models import Song
@@ -39,6 +39,8 @@ _LOCK_OF = {"title": "title", "artist": "artist", "album": "album", "year": "yea
 # The columns a room or the library shows: a stage that changes one announces it.
 _SHOWN = {"title", "artist", "album", "year", "duration", "lyrics_synced", "lyrics_plain", "key"}
 _COVER_EXTENSIONS = (".jpg", ".png", ".gif", ".webp")
+# The columns the search finds a song by (songs/search_index.py): a write of one reindexes it.
+_SEARCHED = {"title", "artist", "album", "lyrics_synced", "lyrics_plain"}
 
 
 # Songs whose announcement waits for the end of a song_changes_batched() block.
@@ -72,6 +74,12 @@ def song_changes_batched():
         _batched.reset(token)
         for song in batch.values():
             song_announce(song)
+
+
+def _reindex(song: Song, names) -> None:
+    """Keep the song's search texts in step, when `names` (the columns written) include one they come from."""
+    if _SEARCHED.intersection(names):
+        search_index.song_index(song=song)
 
 
 def _live() -> "models.QuerySet[Song]":  # noqa: F821 - string annotation only
@@ -113,6 +121,7 @@ def song_update(*, song: Song, data: dict) -> Song:
                 song.key_confidence, extra = None, ["key_confidence"]
             song.locked_fields = _lock_fields(song, changed)
             song.save(update_fields=[*changed, *extra, "locked_fields", "updated_at"])
+            _reindex(song, changed)
             song_announce(song)
         if "lyrics" in data and data["lyrics"] is not None:
             _store_lyrics(song, synced, plain)
@@ -167,6 +176,7 @@ def _store_lyrics(song: Song, synced: str, plain: str) -> None:
     song.save(update_fields=[
         "lyrics_synced", "lyrics_plain", "lyrics_status", "lyrics_checked_at", "locked_fields", "updated_at",
     ])
+    _reindex(song, ["lyrics_synced", "lyrics_plain"])
     song_announce(song)
 
 
@@ -257,6 +267,7 @@ def song_hard_delete(*, song: Song) -> None:
         # Before the delete: whoever shows the song still finds where it is shown.
         song_announce(song, deleting=True)
         song.delete()
+        search_index.song_unindex(song_id=song_id)
         # Files go only once the rows are gone for sure.
         transaction.on_commit(lambda: shutil.rmtree(folder, ignore_errors=True))
         events.song_deleted(song_id)
@@ -316,6 +327,7 @@ def song_set_fields(*, song: Song, **fields) -> Song:
         setattr(song, name, value)
     with transaction.atomic():
         song.save(update_fields=[*fields, "updated_at"])
+        _reindex(song, fields)
         if shown:
             song_announce(song)
     return song
@@ -387,6 +399,7 @@ def song_save_found(*, song: Song, fields: dict[str, Any]) -> dict[str, Any]:
         for name, value in kept.items():
             setattr(song, name, value)
         song.locked_fields = sorted(locked)
+        _reindex(song, kept)
         if shown:
             song_announce(song)
     return kept
@@ -477,6 +490,7 @@ def song_merge_duplicate(*, song: Song, into: Song, by_its_job: bool = False) ->
             )
         song.refresh_from_db()
         into.refresh_from_db()
+        search_index.song_index(song=into)  # it may have the duplicate's lyrics now
         signals.song_merged.send(sender=Song, song=song, into=into)
         events.song_changed(song)
         events.song_changed(into)

@@ -7,7 +7,7 @@ about what a service does (events, version bumps, the room lock) calls the servi
     UserFactory()                    a user with an account (Bob-like: neither host nor staff)
     UserFactory(host=True)           a host: may open rooms (`is_host`)
     UserFactory(staff=True)          staff: the whole site and the admin (`is_staff`)
-    SongFactory()                    an upload, pending (not processed yet)
+    SongFactory()                    an upload, pending (not processed yet), indexed for the search
     SongFactory(ready=True)          processed: ready, three minutes long
     SongFactory(with_stems=True)     ready, with its browser stems as files in its folder
     SongFactory(contents={name: bytes})  those files written into the song's folder
@@ -21,6 +21,7 @@ from factory.django import DjangoModelFactory, Password
 
 from accounts.models import User
 from queue_app.models import CODE_ALPHABET, CODE_LENGTH, QueueEntry, Room, Singer
+from songs import search_index
 from songs.models import Song
 
 # The browser stems of a separated song: kind → file name in the song's folder.
@@ -68,6 +69,14 @@ class SongFactory(DjangoModelFactory):
     class Params:
         ready = factory.Trait(status=Song.Status.READY, duration=180.0)
         with_stems = factory.Trait(ready=True, files=STEM_FILES, contents=factory.PostGeneration(write_stems))
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        song = super()._create(model_class, *args, **kwargs)
+        # The search texts are derived from the row, as the services keep them: a song made
+        # here is found by the search like one imported.
+        search_index.song_index(song=song)
+        return song
 
 
 def room_code(n: int) -> str:

@@ -292,3 +292,51 @@ def serve_lrclib(internet, get="get-dancing-queen.json", search="search-dancing-
         internet.add_route("/api/get", 200, (RECORDED / "lrclib" / get).read_bytes(), JSON, **options)
     if search:
         internet.add_route("/api/search", 200, (RECORDED / "lrclib" / search).read_bytes(), JSON, **options)
+
+
+# --- accessibility ---------------------------------------------------------------------------
+
+# A pinned copy from the npm registry (tests/vendor/README.md), used only by the tests.
+AXE = Path(__file__).resolve().parent / "vendor" / "axe-core-4.14.1.min.js"
+
+
+def axe_violations(page, *, impacts=("serious", "critical")) -> list[str]:
+    """What axe-core finds against WCAG 2.1 A and AA on the page as it is now."""
+    page.add_script_tag(path=str(AXE))
+    found = page.evaluate("""async () => {
+      const tags = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
+      const result = await axe.run(document, {runOnly: {type: 'tag', values: tags}});
+      return result.violations.map(v => [v.impact, `${v.id}: ${v.nodes.map(n => n.target.join(' ')).slice(0, 5).join(', ')}`]);
+    }""")
+    return [text for impact, text in found if impact in impacts]
+
+
+def assert_accessible(page) -> None:
+    """axe-core finds nothing at all against WCAG 2.1 A and AA on the page as it is now."""
+    violations = axe_violations(page, impacts=("minor", "moderate", "serious", "critical"))
+    assert violations == [], violations
+
+
+TOUCH_TARGETS = "button:visible, a:visible, select:visible, input:visible:not([type=hidden]), summary:visible"
+
+
+def small_touch_targets(page, selector: str = "body") -> list[tuple[str, dict]]:
+    """The controls in `selector` smaller than 44 x 44 CSS px (a thumb's size)."""
+    small = []
+    for target in page.locator(selector).locator(TOUCH_TARGETS).all():
+        # A checkbox or radio button is pressed through its label too: the label is the target.
+        box = target.evaluate("""e => {
+          const label = ['checkbox', 'radio'].includes(e.type) ? e.closest('label') : null;
+          const r = (label || e).getBoundingClientRect();
+          return {x: r.x, y: r.y, width: r.width, height: r.height};
+        }""")
+        if box and (box["height"] < 44 or box["width"] < 44):
+            small.append(((target.get_attribute("id") or target.inner_text() or target.get_attribute("name") or "?")[:40],
+                          {k: round(v) for k, v in box.items()}))
+    return small
+
+
+def assert_touch_targets(page, selector: str) -> None:
+    """Every control in `selector` is at least 44 px tall and wide."""
+    assert small_touch_targets(page, selector) == []
+

@@ -12,6 +12,7 @@ from django.utils import timezone
 from jobs.models import Job
 from songs import imports
 from songs.models import Song
+from tests.factories import SongFactory
 
 # Transactional: jobs are enqueued on commit (recorded below) and one test runs
 # the pipeline in this process, whose watcher thread has its own connection.
@@ -22,7 +23,7 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 
 def make_song(title="", artist="", *, status=Song.Status.READY, source=Song.Source.URL, deleted=False, **fields):
     n = Song.objects.count()
-    return Song.objects.create(
+    return SongFactory(  # indexed for the search, as the services do
         title=title, artist=artist, status=status, source=source,
         source_id=fields.pop("source_id", f"https://songs.example/{n}.mp3"),
         source_url=fields.pop("source_url", f"https://songs.example/{n}.mp3"),

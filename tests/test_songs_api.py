@@ -9,6 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from jobs.models import Job
 from songs.models import Song
 from songs.selectors import youtube_search_cache_key
+from tests.factories import SongFactory
 from tests.helpers import make_audio
 
 pytestmark = pytest.mark.django_db
@@ -89,7 +90,7 @@ def make_song(**fields) -> Song:
     defaults = {"source": "url", "source_url": "http://example.com/x", "status": "ready"}
     defaults.update(fields)
     defaults.setdefault("source_id", f"http://example.com/{defaults.get('title', 'x')}")
-    return Song.objects.create(**defaults)
+    return SongFactory(**defaults)  # indexed for the search, as the services do
 
 
 def test_the_library_searches_filters_orders_and_pages(staff_api, settings):

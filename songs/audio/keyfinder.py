@@ -1,12 +1,21 @@
 """Key finder adapter: the musical key of an audio file ("A minor"), with numpy only.
 
-A chromagram (how loud each of the 12 pitch classes is, summed over the song) compared
-with the 24 key profiles of Krumhansl and Kessler (how well each pitch class fits a
-key, as listeners rated it), rotated to every tonic: the key whose profile correlates
-best is the song's (the Krumhansl–Schmuckler algorithm). The bass register (below
-C4) is counted once more on its own: a song's tonic sits in its bass line more often
-than anywhere else, which is what tells a minor key from its relative major (the same
-notes).
+The Krumhansl–Schmuckler algorithm: a chromagram (how much of each of the 12 pitch
+classes the song holds) is correlated with a key profile (how well each pitch class
+fits a key) rotated to each of the 12 tonics, major and minor; the best of the 24 is the
+song's key. The profiles are Temperley's (Kostka–Payne corpus), which tell a key from
+its dominant better than Krumhansl and Kessler's listener ratings on chords.
+
+What real instruments add, and the chromagram takes away:
+- harmonics: a note's 3rd and 5th partials are a fifth and a third above it in
+  another octave, which would pull every key towards its dominant. The spectrum is
+  read in semitones from the bottom up, and each note's expected partials are
+  subtracted from the semitones above it before they count.
+- loudness: magnitudes are compressed (log) and each frame counts by its shape, so a
+  loud chorus does not outvote the verses, and silence does not count at all.
+- the relative key: a minor key and its relative major hold the same notes; the bass
+  line tells them apart (a song's tonic is its most frequent bass note), so the bass
+  register's share of each tonic is added to that key's score.
 
 Plain functions, no Django: a path in, a `FoundKey` (or None for silence) out. The audio
 is decoded by the ffmpeg adapter's binary, mono at 11 025 Hz (nothing above 2 kHz counts).
@@ -27,16 +36,21 @@ from songs.errors import Cancelled, PermanentError, TransientError
 SAMPLE_RATE = 11025
 FRAME = 8192  # 0.74 s: 1.3 Hz between bins, finer than a semitone from 55 Hz up
 HOP = 4096
-LOWEST_HZ = 55.0  # A1
-HIGHEST_HZ = 2000.0
-BASS_BELOW_HZ = 262.0  # C4
-BASS_WEIGHT = 0.5
+LOWEST_MIDI = 33  # A1, 55 Hz
+HIGHEST_MIDI = 96  # C7, 2093 Hz
+BASS_BELOW_MIDI = 55  # G3
+# Partials above a note, in semitones, and their expected strength (HARMONIC_DECAY^(n-1)).
+PARTIALS = ((12, 2), (19, 3), (24, 4), (28, 5), (31, 6), (34, 7), (36, 8))
+HARMONIC_DECAY = 0.8
+BASS_WEIGHT = 0.2
+# The lead over the runner-up (in correlation) that counts as certain.
+CERTAIN_LEAD = 0.2
 DECODE_TIMEOUT_SECONDS = 300
 CHUNK_FRAMES = 256  # frames transformed at once: bounded memory for a long song
 
-# Krumhansl & Kessler (1982), from C.
-MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+# Temperley (2001), from C: Kostka–Payne corpus.
+MAJOR_PROFILE = np.array([0.748, 0.060, 0.488, 0.082, 0.670, 0.460, 0.096, 0.715, 0.104, 0.366, 0.057, 0.400])
+MINOR_PROFILE = np.array([0.712, 0.084, 0.474, 0.618, 0.049, 0.460, 0.105, 0.747, 0.404, 0.067, 0.133, 0.330])
 _MAJOR_NAMES = ("C", "D♭", "D", "E♭", "E", "F", "F♯", "G", "A♭", "A", "B♭", "B")
 _MINOR_NAMES = ("C", "C♯", "D", "E♭", "E", "F", "F♯", "G", "G♯", "A", "B♭", "B")
 
@@ -77,39 +91,40 @@ def decode(path: str | Path) -> np.ndarray:
     return np.frombuffer(done.stdout, dtype=np.float32)
 
 
-def _pitch_class_weights(freqs: np.ndarray, low: float, high: float) -> np.ndarray:
-    """(bins × 12): how much each FFT bin between `low` and `high` Hz counts for each pitch
-    class; a bin between two semitones is shared between them (a triangle, 1 at the centre)."""
-    weights = np.zeros((len(freqs), 12), dtype=np.float32)
-    inside = (freqs >= low) & (freqs < high)
-    midi = 69 + 12 * np.log2(freqs[inside] / 440.0)
-    lower = np.floor(midi)
-    share = (midi - lower).astype(np.float32)
-    rows = np.nonzero(inside)[0]
-    weights[rows, lower.astype(int) % 12] += 1 - share
-    weights[rows, (lower.astype(int) + 1) % 12] += share
-    return weights
+def _semitone_weights() -> np.ndarray:
+    """(FFT bins × semitones): each bin shared between its two nearest semitones."""
+    freqs = np.fft.rfftfreq(FRAME, 1 / SAMPLE_RATE)
+    midi = np.full(len(freqs), -100.0)
+    midi[1:] = 69 + 12 * np.log2(freqs[1:] / 440.0)
+    notes = np.arange(LOWEST_MIDI, HIGHEST_MIDI + 1)
+    return np.clip(1 - np.abs(midi[:, None] - notes[None, :]), 0, 1).astype(np.float32)
 
 
 def chroma(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The song's chroma (12 values) over the whole range, and over its bass register."""
-    full = np.zeros(12)
-    bass = np.zeros(12)
+    """The song's chroma (12 values, from C), and its bass register's."""
+    full, bass = np.zeros(12), np.zeros(12)
     if len(samples) < FRAME:
         return full, bass
     window = np.hanning(FRAME).astype(np.float32)
-    freqs = np.fft.rfftfreq(FRAME, 1 / SAMPLE_RATE)
-    full_weights = _pitch_class_weights(freqs, LOWEST_HZ, HIGHEST_HZ)
-    bass_weights = _pitch_class_weights(freqs, LOWEST_HZ, BASS_BELOW_HZ)
+    weights = _semitone_weights()
+    notes = np.arange(LOWEST_MIDI, HIGHEST_MIDI + 1)
+    classes = np.zeros((len(notes), 12), dtype=np.float32)
+    classes[np.arange(len(notes)), notes % 12] = 1
+    bass_classes = classes * (notes < BASS_BELOW_MIDI)[:, None]
     starts = np.arange(0, len(samples) - FRAME + 1, HOP)
     for first in range(0, len(starts), CHUNK_FRAMES):
         chunk = starts[first:first + CHUNK_FRAMES]
         frames = np.stack([samples[start:start + FRAME] for start in chunk]) * window
-        # Compressed magnitudes: a loud chorus must not outvote the rest of the song.
-        magnitude = np.log1p(100 * np.abs(np.fft.rfft(frames, axis=1)))
-        for weights, total in ((full_weights, full), (bass_weights, bass)):
-            per_frame = magnitude @ weights
-            # Each frame counts by its shape, not its loudness; silent frames not at all.
+        semitones = np.abs(np.fft.rfft(frames, axis=1)) @ weights
+        # Bottom up: what is left of a note after the notes below it took their partials.
+        for note in range(semitones.shape[1]):
+            for offset, partial in PARTIALS:
+                if note + offset < semitones.shape[1]:
+                    above = semitones[:, note + offset]
+                    np.maximum(above - semitones[:, note] * HARMONIC_DECAY ** (partial - 1), 0, out=above)
+        semitones = np.log1p(semitones)
+        for total, mapping in ((full, classes), (bass, bass_classes)):
+            per_frame = semitones @ mapping
             peaks = per_frame.max(axis=1, keepdims=True)
             heard = peaks[:, 0] > 1e-3
             total += (per_frame[heard] / peaks[heard]).sum(axis=0)
@@ -129,15 +144,14 @@ def _correlations(chromagram: np.ndarray) -> np.ndarray:
 
 def key_of(full: np.ndarray, bass: np.ndarray | None = None) -> FoundKey | None:
     """The best of the 24 keys for a chromagram (and its bass register), or None when flat."""
-    scores = _correlations(full)
-    if bass is not None:
-        scores = scores + BASS_WEIGHT * _correlations(bass)
-    if not np.any(scores):
+    correlations = _correlations(full)
+    if not np.any(correlations):
         return None
+    scores = correlations.copy()
+    if bass is not None and bass.max() > 0:
+        scores += BASS_WEIGHT * (bass / bass.max())[None, :]
     ranked = np.sort(scores.ravel())[::-1]
     best = int(np.argmax(scores))
     mode, tonic = ("major", "minor")[best // 12], best % 12
-    top = scores.max() / (1 + (BASS_WEIGHT if bass is not None else 0))
-    # How far ahead of the runner-up the best key is, against how far it could be.
-    confidence = float(np.clip((ranked[0] - ranked[1]) / max(ranked[0], 1e-9) * 4, 0.0, 1.0))
-    return FoundKey(tonic=tonic, mode=mode, confidence=confidence, correlation=float(top))
+    confidence = float(np.clip((ranked[0] - ranked[1]) / CERTAIN_LEAD, 0.0, 1.0))
+    return FoundKey(tonic=tonic, mode=mode, confidence=confidence, correlation=float(correlations[best // 12, tonic]))

@@ -15,12 +15,14 @@ from django.conf import settings
 from django.core.cache import cache
 
 from jobs.models import Job
+from songs.keys import RENDER_STAGE
 from songs.models import Song
 from songs.pipeline import plan
 
 # Seconds of work per second of audio on a 2-core laptop, until this machine has
 # measured its own (bench/README.md has the separation figures).
-DEFAULT_SPEEDS = {"download": 0.05, "transcode": 0.03, "separate": 0.5, "enrich": 0.01, "lyrics": 0.005}
+DEFAULT_SPEEDS = {"download": 0.05, "transcode": 0.03, "separate": 0.5, "key": 0.01, "enrich": 0.01, "lyrics": 0.005,
+                  RENDER_STAGE: 0.1}
 # A song of unknown length (not downloaded, no hint): a typical pop song.
 DEFAULT_DURATION = 240.0
 SAMPLE = 20
@@ -41,7 +43,7 @@ def stage_speeds() -> dict[str, float]:
         for stage, seconds in (timings or {}).items():
             measured.setdefault(stage, []).append(seconds / duration)
     speeds = {name: statistics.median(measured[name]) if measured.get(name) else DEFAULT_SPEEDS.get(name, 0.01)
-              for name in plan.stage_names()}
+              for name in [*plan.stage_names(), RENDER_STAGE]}
     cache.set(_SPEEDS_KEY, speeds, 60)
     return speeds
 
@@ -53,7 +55,7 @@ class _Work:
 
 
 def _remaining(job: Job, duration: float, speeds: dict[str, float]) -> dict[str, float]:
-    stages = plan.stages()
+    stages = plan.stages_for(job)
     names = [stage.name for stage in stages]
     current = names.index(job.stage) if job.stage in names else 0
     left: dict[str, float] = {}
@@ -62,7 +64,7 @@ def _remaining(job: Job, duration: float, speeds: dict[str, float]) -> dict[str,
             continue
         work = speeds[stage.name] * duration
         if index == current and job.status == Job.Status.RUNNING:
-            low, high = plan.progress_span(stage.name)
+            low, high = plan.progress_span(stage.name, stages)
             done = (job.progress - low) / (high - low) if high > low else 0.0
             work *= 1.0 - max(0.0, min(1.0, done))
         left[stage.cluster] = left.get(stage.cluster, 0.0) + work
@@ -78,7 +80,8 @@ def _workers(cluster: str) -> int:
 def song_ready_in(*, song: Song) -> float | None:
     """Seconds until `song` is ready, or None when no job works on it."""
     active = list(Job.objects.filter(status__in=Job.ACTIVE).select_related("song"))
-    mine = next((job for job in active if job.song_id == song.pk), None)
+    # The song's import or reprocess (a key change of it is other work ahead or behind).
+    mine = next((job for job in active if job.song_id == song.pk and job.kind in Job.EXCLUSIVE_KINDS), None)
     if mine is None:
         return None
     speeds = stage_speeds()

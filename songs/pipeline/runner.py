@@ -8,6 +8,7 @@ second and the recovery sweep can tell a live worker from a dead one.
 """
 
 import logging
+import re
 import threading
 import time
 
@@ -77,13 +78,16 @@ class JobMonitor:
 class StageContext:
     """What a stage gets: its song, progress reporting and a cancel check."""
 
-    def __init__(self, job: Job, stage: plan.Stage, monitor: JobMonitor, last_progress: float):
+    def __init__(
+        self, job: Job, stage: plan.Stage, monitor: JobMonitor, last_progress: float,
+        all_stages: list[plan.Stage] | None = None,
+    ):
         self.job = job
         self.song = job.song
         self.stage = stage
         self.monitor = monitor
         self.merged = None
-        self._low, self._high = plan.progress_span(stage.name)
+        self._low, self._high = plan.progress_span(stage.name, all_stages)
         self._saved = last_progress
         self._saved_at = 0.0
         self._message = ""
@@ -119,9 +123,13 @@ def run_job(*, job_id, cluster: str) -> None:
     if job is None:
         logger.info("job %s: not claimable (taken, cancelled or over)", job_id)
         return
-    song_services.song_mark_processing(song=job.song)
+    # A key change leaves the song as it is: it plays meanwhile, in its own key.
+    render = job.kind == Job.Kind.KEY
+    if not render:
+        song_services.song_mark_processing(song=job.song)
     # This worker holds the job's claim: whatever an interrupted attempt left is dead.
-    remove_leftovers(job.song.folder)
+    leftovers = _leftovers_of(job)
+    remove_leftovers(job.song.folder, which=leftovers)
     with JobMonitor(job) as monitor:
         try:
             outcome = _run_stages(job, cluster, monitor)
@@ -132,25 +140,36 @@ def run_job(*, job_id, cluster: str) -> None:
                 services.job_mark_cancelled(job=job)
             return
         except AdapterError as exc:
-            remove_leftovers(job.song.folder)
+            remove_leftovers(job.song.folder, which=leftovers)
             services.job_fail(job=job, code=exc.code, message=exc.message)
             return
         except Exception as exc:
             logger.exception("job %s failed unexpectedly", job.pk)
-            remove_leftovers(job.song.folder)
+            remove_leftovers(job.song.folder, which=leftovers)
             services.job_fail(job=job, code="internal_error", message=f"Unexpected error: {type(exc).__name__}: {exc}")
             return
     if outcome == "handoff":
         return
-    if outcome != "merged":
+    if outcome != "merged" and not render:
         song_services.song_mark_ready(song=job.song)
     services.job_complete(job=job, message=job.message if outcome == "merged" else "Done.")
 
 
 # What the stages write before renaming into place: ffmpeg's and Demucs' `.<name>.part`
 # files, yt-dlp's `.download-*`. Nothing else in a song's folder starts with a dot and
-# ends so, and only the worker holding the song's job writes them.
+# ends so, and only the worker holding the song's job writes them. A key change of the
+# song may run beside its import (another job, another worker): its temporaries
+# (`.vocals_web.key+2.m4a.<hex>.part`) are its own, one shift each.
 _LEFTOVERS = (".*.part", ".download-*")
+_KEY_PART = re.compile(r"\..*\.key[+-]\d+\.m4a\.[0-9a-f]+\.part")
+
+
+def _leftovers_of(job: Job) -> str | None:
+    """Which temporaries the job may remove: a key change's of its own shift (a pattern),
+    None for an import's or a reprocess's (every one, but the key changes')."""
+    if job.kind != Job.Kind.KEY:
+        return None
+    return f".*.key{int((job.params or {}).get('semitones', 0)):+d}.m4a.*.part"
 
 
 def _without_promise(message: str) -> str:
@@ -160,13 +179,16 @@ def _without_promise(message: str) -> str:
     return message
 
 
-def remove_leftovers(folder) -> int:
-    """Remove the temporary files of interrupted stages from a song's folder."""
+def remove_leftovers(folder, *, which: str | None = None) -> int:
+    """Remove the temporary files of interrupted stages from a song's folder: those that
+    match the pattern `which`, or (None) every stage's but a key change's."""
     removed = 0
     if not folder.is_dir():
         return 0
-    for pattern in _LEFTOVERS:
+    for pattern in (which,) if which else _LEFTOVERS:
         for path in folder.glob(pattern):
+            if which is None and _KEY_PART.fullmatch(path.name):
+                continue
             if path.is_file():
                 path.unlink(missing_ok=True)
                 removed += 1
@@ -176,7 +198,7 @@ def remove_leftovers(folder) -> int:
 
 
 def _run_stages(job: Job, cluster: str, monitor: JobMonitor) -> str:
-    all_stages = plan.stages()
+    all_stages = plan.stages_for(job)
     names = [stage.name for stage in all_stages]
     start = names.index(job.start_stage) if job.kind == Job.Kind.REPROCESS and job.start_stage in names else 0
     progress = job.progress
@@ -192,11 +214,11 @@ def _run_stages(job: Job, cluster: str, monitor: JobMonitor) -> str:
         if monitor.should_stop():
             raise JobLost() if monitor.lost else Cancelled()
         services.job_stage_started(job=job, stage=stage.name)
-        ctx = StageContext(job, stage, monitor, progress)
+        ctx = StageContext(job, stage, monitor, progress, all_stages)
         started = time.monotonic()
         message = _run_with_retries(job, stage, ctx, monitor)
         services.job_stage_finished(job=job, stage=stage.name, seconds=time.monotonic() - started)
-        progress = max(progress, plan.progress_span(stage.name)[1])
+        progress = max(progress, plan.progress_span(stage.name, all_stages)[1])
         job.song.refresh_from_db()
         if ctx.merged is not None:
             job.message = message or "Merged into an existing song."

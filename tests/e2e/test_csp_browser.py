@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 
 from queue_app import services
 from songs.models import Song
+from tests.factories import SongFactory
 from tests.helpers import COUNT_PUSHES, sign_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -46,8 +47,8 @@ def test_the_party_pages_work_under_the_policy(live_site, browser, django_user_m
     carol = django_user_model.objects.create_user(username="carol", password="x" * 12, display_name="Carol",
                                                   is_host=True, is_staff=True)
     room = services.room_create(owner=carol, name="Friday")
-    Song.objects.create(title="Dancing Queen", artist="ABBA", source=Song.Source.UPLOAD,
-                        status=Song.Status.READY, duration=200)
+    SongFactory(title="Dancing Queen", artist="ABBA", source=Song.Source.UPLOAD,
+                status=Song.Status.READY, duration=200)
     code = room.code
     page = new_page(browser)
     sign_in(page, live_site, carol)

@@ -9,16 +9,17 @@ import pytest
 from playwright.sync_api import expect
 
 from songs.models import Song
+from tests.factories import SongFactory
 from tests.helpers import make_audio, sign_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 
 def test_it_filters_as_you_type_and_shows_an_added_song_until_it_is_ready(live_site, page, staff_user, internet):
-    take = Song.objects.create(title="Take On Me", artist="a-ha", status=Song.Status.READY, source=Song.Source.URL,
-                               source_id="https://songs.example/1.mp3", source_url="https://songs.example/1.mp3")
-    queen = Song.objects.create(title="Dancing Queen", artist="ABBA", status=Song.Status.READY, source=Song.Source.URL,
-                                source_id="https://songs.example/2.mp3", source_url="https://songs.example/2.mp3")
+    take = SongFactory(title="Take On Me", artist="a-ha", status=Song.Status.READY, source=Song.Source.URL,
+                       source_id="https://songs.example/1.mp3", source_url="https://songs.example/1.mp3")
+    queen = SongFactory(title="Dancing Queen", artist="ABBA", status=Song.Status.READY, source=Song.Source.URL,
+                        source_id="https://songs.example/2.mp3", source_url="https://songs.example/2.mp3")
     errors = []
     page.on("console", lambda message: message.type == "error" and "htmx" in message.text and errors.append(message.text))
     sign_in(page, live_site, staff_user)

@@ -7,6 +7,7 @@ from playwright.sync_api import expect
 
 from queue_app import services
 from songs.models import Song
+from tests.factories import SongFactory
 from tests.helpers import COUNT_PUSHES, open_live, sign_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -22,8 +23,8 @@ def test_it_shows_a_guests_song_to_the_host_live_and_the_hosts_move_to_the_guest
                                                   is_host=True)
     room = services.room_create(owner=carol, name="Friday", max_waiting_per_singer=None)
     for title, artist in (("Dancing Queen", "ABBA"), ("Take On Me", "a-ha")):
-        Song.objects.create(title=title, artist=artist, source=Song.Source.UPLOAD, status=Song.Status.READY,
-                            duration=200)
+        SongFactory(title=title, artist=artist, source=Song.Source.UPLOAD, status=Song.Status.READY,
+                    duration=200)
     code = room.code
 
     sign_in(page, live_site, carol)

@@ -14,7 +14,6 @@ import re
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 import uvicorn
@@ -28,7 +27,8 @@ from queue_app import services
 from queue_app.models import SongRequest
 from songs.models import Song
 from songs.selectors import youtube_search_cache_key
-from tests.helpers import COUNT_PUSHES, make_audio, open_live, session_cookies
+from tests.factories import SongFactory
+from tests.helpers import COUNT_PUSHES, assert_accessible, assert_touch_targets, make_audio, open_live, session_cookies
 from tests.internet import LocalInternet
 from tests.youtube import Video, point_ytdlp_at, searched_queries, serve_search, serve_video
 
@@ -38,7 +38,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:StreamingHttpResponse must consume synchronous iterators"),
 ]
 
-AXE = Path(__file__).resolve().parent.parent / "vendor" / "axe-core-4.14.1.min.js"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
 # As long as the audio the stand-in serves: YouTube says a video's length before the download.
@@ -85,32 +84,14 @@ def query():
     cache.delete_many([f"youtube-video:{video.id}" for video in (QUEEN, KARAOKE)])
 
 
-def assert_accessible(page) -> None:
-    """axe-core finds nothing against WCAG 2.1 A and AA on the page as it is now."""
-    page.add_script_tag(path=str(AXE))
-    violations = page.evaluate("""async () => {
-      const tags = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
-      const result = await axe.run(document, {runOnly: {type: 'tag', values: tags}});
-      return result.violations.map(v => `${v.id}: ${v.nodes.map(n => n.target.join(' ')).slice(0, 5).join(', ')}`);
-    }""")
-    assert violations == [], violations
-
-
-def assert_touch_targets(page, selector: str) -> None:
-    """Every button and link in `selector` is at least 44 px tall and wide (a thumb's size)."""
-    for target in page.locator(f"{selector} button:visible, {selector} a:visible").all():
-        box = target.bounding_box()
-        assert box and box["height"] >= 44 and box["width"] >= 44, (target.inner_text(), box)
-
-
 def test_a_guest_requests_a_youtube_song_the_host_approves_and_it_gets_ready(
     site, page, browser, youtube, query, recorded_providers, broker, carol
 ):
     serve_search(youtube, [QUEEN, KARAOKE])
     serve_video(youtube, QUEEN, make_audio(4.0, fmt="m4a"))
     room = services.room_create(owner=carol, name="Friday")
-    Song.objects.create(title="Take On Me", artist="a-ha", source=Song.Source.UPLOAD, status=Song.Status.READY,
-                        duration=200)
+    SongFactory(title="Take On Me", artist="a-ha", source=Song.Source.UPLOAD, status=Song.Status.READY,
+                duration=200)
     code = room.code
 
     # The host's console, on a laptop.

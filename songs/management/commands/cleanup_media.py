@@ -2,7 +2,9 @@
 
 Orphans are left by crashes and by hand: a song folder whose song is gone, a
 file in a song's folder that is not one of its registered files (an old
-``.part`` temporary, a replaced original), an upload left in ``incoming/``.
+``.part`` temporary, a replaced original, a key change rendered from stems that
+were separated again), an upload left in ``incoming/``. A key change in use is
+registered in the song's files (``instrumental_web_key+2``...) and kept.
 
 Two rules keep it from deleting work in progress:
 - a song with an active job is skipped entirely: a stage may be writing files
@@ -16,6 +18,7 @@ Two rules keep it from deleting work in progress:
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 import uuid
@@ -29,6 +32,8 @@ from jobs.models import Job
 from songs.models import Song
 
 GRACE_SECONDS = 3600
+# A key change's stem (songs.models.Song.key_file_name): registered in `files` while it counts.
+_RENDERED = re.compile(r"(instrumental_web|vocals_web)\.key[+-]\d+\.m4a")
 
 
 @dataclass(frozen=True)
@@ -59,8 +64,12 @@ def find_orphans(media_root: Path, *, now: float | None = None) -> list[Orphan]:
                 for item in sorted(entry.iterdir()):
                     if item.name in registered:
                         continue
-                    reason = "a temporary left by an interrupted stage" if item.name.endswith(".part") \
-                        else "not one of the song's files"
+                    if item.name.endswith(".part"):
+                        reason = "a temporary left by an interrupted stage"
+                    elif _RENDERED.fullmatch(item.name):  # its stems were separated again since
+                        reason = "a key change no longer registered"
+                    else:
+                        reason = "not one of the song's files"
                     _add_if_old(orphans, item, now, reason)
 
     incoming = media_root / "incoming"

@@ -1,0 +1,99 @@
+"""The search index: what songs/selectors.py searches, kept by the writes of songs.
+
+Every service that writes a song's title, artist, album or lyrics (songs/services.py,
+songs/imports.py) calls `song_index`; `song_unindex` goes with a hard delete. Three parts:
+
+- `Song.search_text` and `Song.search_lyrics`: the folded texts (songs/search.py), the
+  source of truth; on PostgreSQL a pg_trgm GIN index on each makes `LIKE '%word%'` fast;
+- on SQLite, the FTS5 table `songs_song_fts` (trigram tokenizer: the same `LIKE '%word%'`,
+  indexed), one row per song, its rowid a number drawn from the song's id (`fts_rowid`), so
+  a row is found again without a lookup and survives the table rebuilds SQLite migrations
+  do to `songs_song` (triggers would not);
+- `SearchWord`: every word of the titles, artists and albums, where a query word with a
+  typo finds the word it meant.
+
+`index_songs` rebuilds the lot in batches (migration 0005, `manage.py search_index`, the
+benchmark); a migration passes its historical models.
+"""
+
+from collections.abc import Iterable
+
+from django.db import connection
+
+from songs import search
+from songs.models import SearchWord, Song
+
+FTS_TABLE = "songs_song_fts"
+WORD_MAX = 100  # SearchWord.word's length
+# The columns the texts are made of.
+SOURCE_FIELDS = ("pk", "title", "artist", "album", "lyrics_synced", "lyrics_plain")
+
+
+def uses_fts() -> bool:
+    """Whether the candidates come from the FTS5 table (SQLite) or the columns (PostgreSQL)."""
+    return connection.vendor == "sqlite"
+
+
+def fts_rowid(song_id) -> int:
+    """The FTS5 row of a song: 63 bits of its UUID (random bits: no two songs share them)."""
+    return song_id.int >> 65
+
+
+def song_index(*, song: Song) -> None:
+    """Bring the song's search texts (and the FTS row, and the vocabulary) up to date with
+    its title, artist, album and lyrics, read again from its row: a write made meanwhile
+    by someone else (the caller holds the row lock, or has just created it) is not lost."""
+    row = Song.objects.only(*SOURCE_FIELDS).filter(pk=song.pk).first()
+    if row is None:
+        return
+    index_songs([row])
+    song.search_text, song.search_lyrics = row.search_text, row.search_lyrics
+
+
+def song_unindex(*, song_id) -> None:
+    """Forget a song that is gone for good (its FTS row; the columns went with the row)."""
+    if uses_fts():
+        with connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {FTS_TABLE} WHERE rowid = %s", [fts_rowid(song_id)])
+
+
+def index_songs(songs: Iterable, *, models=(Song, SearchWord), batch: int = 1000) -> int:
+    """Index `songs` (Song rows with their title, artist, album and lyrics loaded); returns how many."""
+    song_model, word_model = models
+    count = 0
+    rows = []
+    for song in songs:
+        metadata, lyrics = search.song_texts(song)
+        song.search_text, song.search_lyrics = metadata, lyrics
+        rows.append(song)
+        if len(rows) >= batch:
+            count += _write(rows, song_model, word_model)
+            rows = []
+    if rows:
+        count += _write(rows, song_model, word_model)
+    return count
+
+
+def _write(rows: list, song_model, word_model) -> int:
+    song_model.objects.bulk_update(rows, ["search_text", "search_lyrics"])
+    if uses_fts():
+        with connection.cursor() as cursor:
+            cursor.executemany(f"DELETE FROM {FTS_TABLE} WHERE rowid = %s", [[fts_rowid(row.pk)] for row in rows])
+            cursor.executemany(
+                f"INSERT INTO {FTS_TABLE} (rowid, song_id, search_text, search_lyrics) VALUES (%s, %s, %s, %s)",
+                [[fts_rowid(row.pk), row.pk.hex, row.search_text, row.search_lyrics] for row in rows
+                 if row.search_text or row.search_lyrics],
+            )
+    words = {word for row in rows for word in row.search_text.split() if search.MIN_SUBSTRING <= len(word) <= WORD_MAX}
+    word_model.objects.bulk_create([word_model(word=word) for word in sorted(words)], ignore_conflicts=True)
+    return len(rows)
+
+
+def rebuild(*, models=(Song, SearchWord)) -> int:
+    """Index every song again, from scratch on SQLite (the FTS table emptied first)."""
+    song_model = models[0]
+    if uses_fts():
+        with connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {FTS_TABLE}")
+    songs = song_model.objects.only(*SOURCE_FIELDS).iterator(chunk_size=1000)
+    return index_songs(songs, models=models)
