@@ -78,10 +78,17 @@ class LibraryHtmlConsumer(GroupEventsMixin, AsyncWebsocketConsumer):
         await self._send(await self._row(event["job"]["song"]))
 
     async def song_changed(self, event):
-        await self._send(await self._row(event["song"]["id"]))
+        # With the library's count: a song added (or deleted, restored) anywhere changes it.
+        await self._send(await self._row(event["song"]["id"]) + await self._count())
 
     async def song_deleted(self, event):
-        await self._send(format_html('<li id="song-{}" hx-swap-oob="delete"></li>', event["song"]["id"]))
+        html = format_html('<li id="song-{}" hx-swap-oob="delete"></li>', event["song"]["id"])
+        await self._send(html + await self._count())
+
+    @database_sync_to_async
+    def _count(self) -> str:
+        """The unfiltered page's count (`song-count`; a filtered page has its own, not swapped)."""
+        return self._render("songs/partials/_song_count.html", total=selectors.song_count(), oob=True)
 
     async def worker_heartbeat(self, event):
         pass  # the Library shows no workers; the jobs group carries these too

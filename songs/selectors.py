@@ -105,15 +105,17 @@ def song_find(*, query: str, songs: QuerySet[Song], links: bool = False) -> Foun
     light = songs.defer("lyrics_synced", "lyrics_plain", "search_lyrics")
     candidates = list(light.filter(_containing(metadata_groups)).order_by(Length("search_text"), "pk")[
         :SEARCH_CANDIDATES])
-    if links and len(words) == 1 and _LINKISH.match(query.strip()):
-        raw = query.strip()
-        seen = {song.pk for song in candidates}
-        candidates += [song for song in light.filter(Q(source_url__icontains=raw) | Q(source_id__icontains=raw))[
-            :SEARCH_CANDIDATES] if song.pk not in seen]
     matches = {}
     for song in candidates:
         match = search.rank(words, metadata=song.search_text, lyrics="", title=search.fold(song.title))
-        matches[song.pk] = match or search.Match(tier=0, score=1.0)  # only a link can miss: it matched exactly
+        if match is not None:
+            matches[song.pk] = match
+    if links and len(words) == 1 and _LINKISH.match(query.strip()):
+        raw = query.strip()
+        linked = light.filter(Q(source_url__icontains=raw) | Q(source_id__icontains=raw)).exclude(pk__in=list(matches))
+        for song in linked[:SEARCH_CANDIDATES]:
+            matches[song.pk] = search.Match(tier=0, score=1.0)  # the very link
+            candidates.append(song)
     if len(matches) < SEARCH_CANDIDATES:
         # Not enough from the title, artist and album: the lyrics too (no typos there).
         lyrics_groups = [group + [("search_lyrics", _needle(word))] for group, word in zip(metadata_groups, sought,
@@ -459,3 +461,8 @@ def youtube_search_hits(*, query: str, limit: int = 8) -> list[YoutubeHit]:
         YoutubeHit(**{name: value for name, value in result.items() if name in fields}, song=songs.get(result["id"]))
         for result in results
     ]
+
+
+def song_count() -> int:
+    """The live songs of the library (the unfiltered Library page's count)."""
+    return Song.objects.filter(deleted_at__isnull=True).count()

@@ -113,14 +113,33 @@ def test_job_and_song_events_push_the_row_or_its_progress(staff_user):
     assert roots(progressed) == [("div", f"song-{song.pk}-progress", "true")]
     assert 'value="37"' in progressed and "Running · transcode · 37 % · Converting" in progressed
 
+    count = [("p", "song-count", "true")]  # song.changed also brings the library's count
     for row in received["cancel"]:  # job.finished and song.changed: the row, read again
-        assert roots(row) == [("li", f"song-{song.pk}", "true")]
+        assert roots(row) in ([("li", f"song-{song.pk}", "true")], [("li", f"song-{song.pk}", "true"), *count])
         assert "<progress" not in row and "badge-error" in row and "The import was cancelled." in row
         assert "Reprocess</button>" in row and "csrfmiddlewaretoken" in row
 
     [hidden] = received["soft_delete"]
-    assert roots(hidden) == [("li", f"song-{other_id}", "true")]
+    assert roots(hidden) == [("li", f"song-{other_id}", "true"), *count]
     assert "is-deleted" in hidden and "Restore</button>" in hidden
 
     [gone] = received["hard_delete"]
-    assert roots(gone) == [("li", f"song-{other_id}", "delete")]
+    assert roots(gone) == [("li", f"song-{other_id}", "delete"), *count]
+
+
+def test_a_song_added_anywhere_comes_with_the_new_count(staff_user):
+    ready_song("Waterloo")
+    cookies = page_cookies(staff_user)
+
+    async def scenario():
+        ws = ws_communicator("/ws/library/html/", cookies)
+        await ws.connect()
+        await ws.receive_from(timeout=5)  # the state
+        song = await database_sync_to_async(added_song)("bbbbbbbbbbb")  # another browser, a command...
+        pushed = await ws.receive_from(timeout=5)
+        await ws.disconnect()
+        return song, pushed
+
+    song, pushed = asyncio.run(scenario())
+    assert roots(pushed) == [("li", f"song-{song.pk}", "true"), ("p", "song-count", "true")]
+    assert "2 songs" in pushed and 'class="song row-item' in pushed

@@ -256,7 +256,11 @@ def test_rows_do_not_poll_and_a_finished_row_has_no_progress(staff_client, inter
     assert "every 2s" not in page
     live = re.search(r'<div id="library-live"([^>]*)>', page).group(1)
     assert 'hx-ext="ws,encore-push"' in live and 'ws-connect="/ws/library/html/?since=' in live
-    assert "data-new-rows" not in live  # a search shows what it found; pushes only update those rows
+    # New rows go on top only while the list is unfiltered (the list says so, not the socket).
+    assert 'data-new-rows-from="#song-list-panel"' in live
+    assert 'id="song-list-panel" data-new-rows="afterbegin:#song-list"' in page
+    searched = staff_client.get("/library/", {"q": "take"}).content.decode()
+    assert 'id="song-list-panel" data-new-rows' not in searched
 
     broker.run(Job.objects.get(song=song))
 

@@ -52,7 +52,11 @@ htmx.defineExtension("encore-push", {
     if (xhr) return text; // an ordinary HTMX answer: untouched
     const template = document.createElement("template");
     template.innerHTML = text;
-    const newRows = elt && elt.getAttribute("data-new-rows");
+    // Where new rows go: said by the socket's element, or by the list it feeds
+    // (data-new-rows-from: the Library's list says it only while unfiltered).
+    const from = elt && elt.getAttribute("data-new-rows-from");
+    const source = from ? document.querySelector(from) : elt;
+    const newRows = source && source.getAttribute("data-new-rows");
     for (const part of Array.from(template.content.children)) {
       const oob = part.getAttribute("hx-swap-oob") || "true";
       if (oob.includes(":") || !part.id || document.getElementById(part.id)) continue;
