@@ -57,25 +57,28 @@ def song_unindex(*, song_id) -> None:
             cursor.execute(f"DELETE FROM {FTS_TABLE} WHERE rowid = %s", [fts_rowid(song_id)])
 
 
-def index_songs(songs: Iterable, *, models=(Song, SearchWord), batch: int = 1000) -> int:
-    """Index `songs` (Song rows with their title, artist, album and lyrics loaded); returns how many."""
+def index_songs(songs: Iterable, *, models=(Song, SearchWord), batch: int = 1000, stored: bool = False) -> int:
+    """Index `songs` (Song rows with their title, artist, album and lyrics loaded); returns
+    how many. `stored`: their search texts are in their rows already (made with
+    search.song_texts before a bulk insert): only the FTS rows and the vocabulary."""
     song_model, word_model = models
     count = 0
     rows = []
     for song in songs:
-        metadata, lyrics = search.song_texts(song)
-        song.search_text, song.search_lyrics = metadata, lyrics
+        if not stored:
+            song.search_text, song.search_lyrics = search.song_texts(song)
         rows.append(song)
         if len(rows) >= batch:
-            count += _write(rows, song_model, word_model)
+            count += _write(rows, song_model, word_model, stored=stored)
             rows = []
     if rows:
-        count += _write(rows, song_model, word_model)
+        count += _write(rows, song_model, word_model, stored=stored)
     return count
 
 
-def _write(rows: list, song_model, word_model) -> int:
-    song_model.objects.bulk_update(rows, ["search_text", "search_lyrics"])
+def _write(rows: list, song_model, word_model, *, stored: bool) -> int:
+    if not stored:
+        song_model.objects.bulk_update(rows, ["search_text", "search_lyrics"])
     if uses_fts():
         with connection.cursor() as cursor:
             cursor.executemany(f"DELETE FROM {FTS_TABLE} WHERE rowid = %s", [[fts_rowid(row.pk)] for row in rows])

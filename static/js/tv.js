@@ -84,6 +84,8 @@
   let vocalGain = null;
   let started = false;
   let loadedEntry = null; // the entry whose files are in the two elements
+  let loadedStems = { instrumental: null, vocals: null }; // and which files (the key it plays in)
+  let keySwitches = 0; // times the stems changed under a playing entry (its key change became ready)
   let shownWords = null; // title, artist and lyrics_url of the song on screen
   let advancedFor = null; // the entry this TV asked to move on from (once)
   let seekLead = 0.05; // s: how long a seek takes here, so a seek aims where the song will be
@@ -115,17 +117,44 @@
     if (vocalGain) vocalGain.gain.setTargetAtTime(guide / 100, audio.currentTime, 0.02);
   }
 
-  function load(entry) {
-    loadedEntry = entry ? entry.id : null;
-    advancedFor = null; // "previous" may bring back a song this TV moved on from
-    for (const [element, url] of [[instrumental, entry && entry.song.instrumental_url], [vocals, entry && entry.song.vocals_url]]) {
+  // The files to play for an entry: its stems in its key once they are rendered (the
+  // entry's own urls), the song's own until then.
+  function stemsOf(entry) {
+    if (!entry) return { instrumental: null, vocals: null };
+    return {
+      instrumental: entry.instrumental_url || entry.song.instrumental_url || null,
+      vocals: entry.vocals_url || entry.song.vocals_url || null,
+    };
+  }
+
+  function setSources(stems) {
+    loadedStems = stems;
+    for (const [element, url] of [[instrumental, stems.instrumental], [vocals, stems.vocals]]) {
       element.pause();
       element.playbackRate = 1;
       if (url) element.src = url;
       else element.removeAttribute("src");
       element.load();
     }
+  }
+
+  function load(entry) {
+    loadedEntry = entry ? entry.id : null;
+    advancedFor = null; // "previous" may bring back a song this TV moved on from
+    setSources(stemsOf(entry));
     loadLyrics(entry ? entry.song : null);
+  }
+
+  // The same entry in another key (its render finished, or the host changed it): both
+  // stems change files where the song is, without a restart. The new files start at the
+  // server's position (a media element takes currentTime before its metadata as where to
+  // begin); the steering below does the rest, as after any seek.
+  function switchStems(stems) {
+    keySwitches += 1;
+    setSources(stems);
+    const target = serverPosition() + (player.paused ? 0 : seekLead);
+    instrumental.currentTime = target;
+    if (vocals.src) vocals.currentTime = target;
   }
 
   function seekTo(position) {
@@ -154,7 +183,11 @@
   function sync() {
     const entry = player && player.entry;
     if ((entry ? entry.id : null) !== loadedEntry) load(entry);
-    else if (entry && wordsOf(entry.song) !== shownWords) loadLyrics(entry.song); // the host edited it
+    else if (entry) {
+      const stems = stemsOf(entry);
+      if (stems.instrumental !== loadedStems.instrumental || stems.vocals !== loadedStems.vocals) switchStems(stems);
+      if (wordsOf(entry.song) !== shownWords) loadLyrics(entry.song); // the host edited it
+    }
     if (!entry || !started || !instrumental.src || instrumental.readyState < HTMLMediaElement.HAVE_METADATA) return;
     const target = serverPosition();
 
@@ -328,9 +361,26 @@
     return `${entry.singer.name} — ${song.title || "Untitled"}${song.artist ? ` (${song.artist})` : ""}`;
   };
 
+  // "Key +2 · B minor"; the song's own key ("Key: A minor") at 0; "" when nothing is known.
+  function keyText(entry) {
+    if (!entry) return "";
+    const shift = entry.key_shift || 0;
+    const name = entry.key_name || entry.song.key || "";
+    if (!shift) return name ? `Key: ${name}` : "";
+    const label = shift > 0 ? `+${shift}` : `−${-shift}`;
+    return `Key ${label}${name ? ` · ${name}` : ""}`;
+  }
+
+  function keyNote(entry) {
+    if (!entry || !entry.key_shift || entry.key_ready) return "";
+    return entry.key_status === "failed" ? "Key change failed: original key" : "Key change not ready yet: original key";
+  }
+
   function renderInfo() {
     const entry = player && player.entry;
     const next = player && player.up_next;
+    $("tv-key").textContent = keyText(entry);
+    $("tv-key-note").textContent = keyNote(entry);
     const mode = !entry ? "idle" : player.paused ? "paused" : "playing";
     root.classList.toggle("tv-idle-mode", mode === "idle");
     root.classList.toggle("tv-paused-mode", mode === "paused");
@@ -506,6 +556,10 @@
   window.encoreTv = {
     get started() { return started; },
     get entry() { return loadedEntry; },
+    get instrumentalSrc() { return instrumental.getAttribute("src"); },
+    get vocalsSrc() { return vocals.getAttribute("src"); },
+    get keySwitches() { return keySwitches; },
+    get keyText() { return `${$("tv-key").textContent}|${$("tv-key-note").textContent}`; },
     get position() { return instrumental.currentTime; },
     get vocalsPosition() { return vocals.currentTime; },
     get vocalGain() { return vocalGain ? vocalGain.gain.value : null; },
