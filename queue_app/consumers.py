@@ -191,7 +191,7 @@ class RoomHtmlConsumer(_RoomWatcher, AsyncWebsocketConsumer):
         # The singer's own song started or ended: "My songs" says "singing now", or no longer.
         mine_changed = (before or {}).get("id") != (after or {}).get("id")
         await self.send(text_data=fragments.player_state_html(
-            event, singer_id=self.singer_id, queue=self.queue if mine_changed else None))
+            event, singer_id=self.singer_id, queue=self.queue if mine_changed else None, host=self.host_view))
 
     async def room_changed(self, event):
         await self.send(text_data=fragments.room_changed_html(event, host=self.host_view))

@@ -68,8 +68,9 @@ def room_context(*, room: dict, version: int) -> dict:
     return {"room": room, "code": room["code"], "version": version}
 
 
-def now_playing_context(*, code: str, player: dict, version: int) -> dict:
-    return {"code": code, "player": player, "version": version}
+def now_playing_context(*, code: str, player: dict, version: int, host: bool = False) -> dict:
+    """`host`: the host's console, where the key of the song playing can be changed."""
+    return {"code": code, "player": player, "version": version, "host_view": host}
 
 
 def queue_context(*, code: str, queue: list[dict], version: int, **extra) -> dict:
@@ -135,9 +136,9 @@ def room_html(*, room: dict, version: int, cache: bool = False) -> str:
     return _cached(("room", room["code"], version), build) if cache else build()
 
 
-def now_playing_html(*, code: str, player: dict, version: int, cache: bool = False) -> str:
-    build = partial(render, "_now_playing.html", now_playing_context(code=code, player=player, version=version))
-    return _cached(("now_playing", code, version), build) if cache else build()
+def now_playing_html(*, code: str, player: dict, version: int, cache: bool = False, host: bool = False) -> str:
+    build = partial(render, "_now_playing.html", now_playing_context(code=code, player=player, version=version, host=host))
+    return _cached(("now_playing", code, version, host), build) if cache else build()
 
 
 def queue_html(*, code: str, queue: list[dict], version: int, host: bool, cache: bool = False) -> str:
@@ -174,7 +175,7 @@ def state_html(state: dict, *, host: bool, singer_id: int | None) -> str:
     code, version = state["room"]["code"], state["version"]
     parts = [
         room_html(room=state["room"], version=version),
-        now_playing_html(code=code, player=state["player"], version=version),
+        now_playing_html(code=code, player=state["player"], version=version, host=host),
         queue_html(code=code, queue=state["queue"], version=version, host=host),
     ]
     if not host and singer_id is not None:
@@ -196,10 +197,14 @@ def queue_changed_html(event: dict, *, host: bool, singer_id: int | None, player
     return "\n".join(parts)
 
 
-def player_state_html(event: dict, *, singer_id: int | None = None, queue: list[dict] | None = None) -> str:
-    """Now playing; with `queue` (the newest the watcher has seen) also the singer's "My
-    songs", for a player change that starts or ends their own song."""
-    parts = [now_playing_html(code=event["room"], player=event["player"], version=event["version"], cache=True)]
+def player_state_html(
+    event: dict, *, singer_id: int | None = None, queue: list[dict] | None = None, host: bool = False
+) -> str:
+    """Now playing (`host`: the console's, with the key stepper); with `queue` (the newest
+    the watcher has seen) also the singer's "My songs", for a player change that starts or
+    ends their own song."""
+    parts = [now_playing_html(code=event["room"], player=event["player"], version=event["version"], cache=True,
+                              host=host)]
     if queue is not None and singer_id is not None:
         parts.append(my_songs_html(code=event["room"], queue=queue, singer_id=singer_id, version=event["version"],
                                    player=event["player"]))

@@ -314,6 +314,32 @@ def room_history(*, room: Room, limit: int = 100) -> list[dict]:
     return [entry_payload(e, {}) for e in entries]
 
 
+def _chosen_by(singer: Singer):
+    """The entries whose key counts as `singer`'s choice: their account's, in every room;
+    a guest's, of this singer (this room) only."""
+    if singer.user_id:
+        return QueueEntry.objects.filter(user_id=singer.user_id)
+    return QueueEntry.objects.filter(singer=singer)
+
+
+def remembered_key_shift(*, singer: Singer, song: Song) -> int:
+    """The key `singer` last chose for `song` (their next add's default); 0 when never."""
+    last = _chosen_by(singer).filter(song=song).order_by("-added_at", "-id").values_list("key_shift", flat=True).first()
+    return last or 0
+
+
+def remembered_key_shifts(*, singer: Singer | None, song_ids) -> dict:
+    """remembered_key_shift for several songs at once (a page of search results), by song id;
+    songs never sung are left out. One query."""
+    if singer is None or not song_ids:
+        return {}
+    chosen: dict = {}
+    rows = _chosen_by(singer).filter(song_id__in=list(song_ids)).order_by("added_at", "id")
+    for song_id, key_shift in rows.values_list("song_id", "key_shift"):
+        chosen[song_id] = key_shift  # the latest wins
+    return {song_id: shift for song_id, shift in chosen.items() if shift}
+
+
 def user_sung_history(*, user, limit: int = 100):
     """The songs `user` has sung, in every room, the latest first; rooms and songs deleted
     since show by the names they had (QueueEntry.room_name, song_title...)."""

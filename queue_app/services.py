@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 
 from django.contrib.auth.hashers import check_password, make_password
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from common.errors import ApplicationError, Conflict, NotFound
 from jobs import services as job_services
-from queue_app import events, rotation
+from jobs.models import Job
+from queue_app import events, rotation, selectors
 from queue_app.access import Actor, forbidden, require_host
 from queue_app.models import CODE_ALPHABET, CODE_LENGTH, QueueEntry, Room, Singer, SongRequest
 from queue_app.selectors import RoomSnapshot
@@ -54,10 +54,9 @@ def jobs_follow_rotation() -> None:
     """Give each song being prepared for a room the priority of its earliest turn (seconds
     until it is due), so a worker takes the song sung soonest first; library imports go
     last (jobs.services.job_claim_next reads it)."""
-    # A key change being rendered is work for a song too (jobs of kind "key").
+    # The rooms where a song has work waiting or running: its import, or a key change of it.
     rooms = (
-        QueueEntry.objects.filter(status__in=[EntryStatus.WAITING, EntryStatus.PLAYING])
-        .filter(~Q(song__status=Song.Status.READY) | ~Q(key_shift=0))
+        QueueEntry.objects.filter(status__in=[EntryStatus.WAITING, EntryStatus.PLAYING], song__jobs__status__in=Job.ACTIVE)
         .values_list("room_id", flat=True).distinct()
     )
     due: dict = {}
@@ -341,7 +340,7 @@ def _check_playable_later(song: Song) -> None:
 def queue_add(*, room: Room, actor: Actor, song: Song, key_shift: int | None = None) -> QueueEntry:
     """Queue a song for the actor's singer: a ready one, or one still processing (its
     turn waits until it is ready). The per-singer limit counts both. `key_shift` None:
-    the key this singer last sang the song in (selectors.remembered_key_shift), else 0.
+    the key this singer last chose for the song (selectors.remembered_key_shift), else 0.
     A shifted key is rendered from now on, in rotation order."""
     if actor.singer is None:
         raise forbidden("Join the room as a singer to queue songs." if actor.is_host else "Join the room first.")
@@ -360,7 +359,7 @@ def queue_add(*, room: Room, actor: Actor, song: Song, key_shift: int | None = N
                 extra={"limit": limit},
             )
         if key_shift is None:
-            key_shift = remembered_key_shift(singer=actor.singer, song=song)
+            key_shift = selectors.remembered_key_shift(singer=actor.singer, song=song)
         entry = queue_entry_new(room=room, singer=actor.singer, song=song, key_shift=key_shift)
         _ask_render(entry, user=actor.user)
         _bump(room)
@@ -368,14 +367,6 @@ def queue_add(*, room: Room, actor: Actor, song: Song, key_shift: int | None = N
         events.queue_changed(snapshot)
         events.player_state(snapshot)  # "up next" may be this one
     return entry
-
-
-def remembered_key_shift(*, singer: Singer, song: Song) -> int:
-    """The key `singer` last chose for `song`: their account's, in any room; a guest's, in
-    this room. 0 when they never sang it."""
-    mine = QueueEntry.objects.filter(user_id=singer.user_id) if singer.user_id else QueueEntry.objects.filter(singer=singer)
-    last = mine.filter(song=song).order_by("-added_at", "-id").values_list("key_shift", flat=True).first()
-    return last or 0
 
 
 def queue_entry_new(*, room: Room, singer: Singer, song: Song, key_shift: int = 0) -> QueueEntry:

@@ -25,6 +25,7 @@ from queue_app import access, fragments, selectors, services, throttles
 from queue_app import requests as song_requests
 from queue_app.forms import RoomSettingsForm
 from queue_app.models import Room
+from queue_app.templatetags.party import key_shift_label
 from songs import selectors as song_selectors
 from songs.models import Song
 
@@ -152,9 +153,10 @@ def _page_number(value) -> int:
         return 1
 
 
-def _songs_context(request, room: Room) -> dict:
+def _songs_context(request, room: Room, actor: access.Actor | None = None) -> dict:
     """The singer's song list: what matches `q`, or without one the whole library a page at
-    a time (`order`: title or artist; `page`), with its count."""
+    a time (`order`: title or artist; `page`), with its count; and (`remembered`) the key
+    the singer last chose for each song listed, their Add's default."""
     query = request.GET.get("q", "")[:200]
     context = {"code": room.code, "q": query, "requests_on": room.requests != Room.Requests.OFF, "hits": []}
     if query.strip():
@@ -164,6 +166,10 @@ def _songs_context(request, room: Room) -> dict:
             order=request.GET.get("order", ""), page=_page_number(request.GET.get("page"))
         )
         context["orders"] = list(song_selectors.BROWSE_ORDERS.items())
+    listed = [hit.song for hit in context["hits"]] or list(getattr(context.get("library"), "songs", []))
+    context["remembered"] = selectors.remembered_key_shifts(
+        singer=actor.singer if actor is not None else None, song_ids=[song.pk for song in listed]
+    )
     return context
 
 
@@ -176,7 +182,7 @@ def _singer_context(request, room: Room, actor: access.Actor, **extra) -> dict:
         "mine": fragments.my_entries(state["queue"], singer_id),
         "singing_now": fragments.my_playing(state["player"], singer_id),
         "actor": actor, "singer": actor.singer,
-        **_songs_context(request, room),
+        **_songs_context(request, room, actor),
         "requests": fragments.my_requests(state["requests"], singer_id),
         "ws_url": f"/ws/rooms/{room.code}/html/",
         **extra,
@@ -269,7 +275,7 @@ def room_search(request, room, actor):
     if not request.htmx:
         kept = {name: request.GET[name] for name in ("q", "order", "page") if request.GET.get(name)}
         return redirect(reverse("rooms:singer", args=[room.code]) + "?" + urlencode(kept))
-    context = _songs_context(request, room)
+    context = _songs_context(request, room, actor)
     if "library" in context and request.GET.get("more"):
         return render(request, "queue_app/partials/_library_rows.html", context)
     return render(request, "queue_app/partials/_search_results.html", context)
@@ -292,7 +298,9 @@ def room_queue_add(request, room, actor):
     target = {"song_id": song_id}
     try:
         song = _song_for_queue(song_id)
-        entry = services.queue_add(room=room, actor=actor, song=song)
+        # The stepper's key; none sent (no JavaScript, an old page): the singer's remembered one.
+        key_shift = _int_field(request, "key_shift", minimum=-12, maximum=12, allow_empty=True)
+        entry = services.queue_add(room=room, actor=actor, song=song, key_shift=key_shift)
     except ApplicationError as exc:
         if not request.htmx:
             return render(request, "queue_app/singer.html",
@@ -307,6 +315,8 @@ def room_queue_add(request, room, actor):
         message += f" You're up in about {added['wait_minutes']} min."
     if song.status != Song.Status.READY:
         message += " It is still being prepared: it plays once it is ready."
+    if entry.key_shift:
+        message += f" Key {key_shift_label(entry.key_shift)}."
     if not request.htmx:
         messages.success(request, message)
         return redirect("rooms:singer", code=room.code)
@@ -317,6 +327,24 @@ def _entry_id(value) -> int:
     if not 0 < int(value) <= MAX_ID:
         raise NotFound("There is no such entry in this room's queue.", extra={"entry": value})
     return int(value)
+
+
+@require_POST
+@singer_action
+def room_queue_key(request, room, actor, entry_id):
+    """The singer's ♭ / ♯ on one of their songs: answered with "My songs" (and the queue)."""
+    error, status = "", 200
+    try:
+        key_shift = _int_field(request, "key_shift", minimum=-12, maximum=12)
+        services.queue_update(room=room, actor=actor, entry_id=_entry_id(entry_id), key_shift=key_shift)
+    except ApplicationError as exc:
+        error, status = exc.message, exc.status_code
+    if not request.htmx:
+        (messages.error if error else messages.success)(request, error or "Key changed.")
+        return redirect("rooms:singer", code=room.code)
+    room.refresh_from_db()
+    context = _singer_answer_context(room, actor, error=error)
+    return render(request, "queue_app/partials/_key_changed.html", context, status=status)
 
 
 @require_POST
@@ -480,7 +508,7 @@ def _host_context(request, room: Room, actor: access.Actor, **extra) -> dict:
         "join_url": url, "qr_svg": _qr_svg(url),
         "settings_form": extra.pop("settings_form", None) or RoomSettingsForm(initial=state["room"]),
         **fragments.host_requests_context(code=room.code, requests=state["requests"]),
-        "ws_url": f"/ws/rooms/{room.code}/html/?view=host",
+        "ws_url": f"/ws/rooms/{room.code}/html/?view=host", "host_view": True,
         **extra,
     }
 
@@ -542,6 +570,25 @@ def host_remove(request, room, actor, entry_id):
 
 @require_POST
 @host_required
+def host_key(request, room, actor, entry_id):
+    """The host's ♭ / ♯ on any entry: a waiting one (answered with the queue) or the one
+    playing (from Now playing, answered with it; the TV switches once the key is rendered)."""
+    error, status = "", 200
+    try:
+        key_shift = _int_field(request, "key_shift", minimum=-12, maximum=12)
+        services.queue_update(room=room, actor=actor, entry_id=_entry_id(entry_id), key_shift=key_shift)
+    except ApplicationError as exc:
+        error, status = exc.message, exc.status_code
+    if request.htmx and request.headers.get("HX-Target", "").startswith("now-playing-"):
+        room.refresh_from_db()
+        state = selectors.room_state(room=room)
+        context = fragments.now_playing_context(code=room.code, player=state["player"], version=state["version"], host=True)
+        return render(request, "queue_app/partials/_now_playing.html", {**context, "error": error}, status=status)
+    return _host_queue_answer(request, room, actor, error=error, status=status)
+
+
+@require_POST
+@host_required
 def host_unpin(request, room, actor, entry_id):
     try:
         services.queue_move(room=room, actor=actor, entry_id=_entry_id(entry_id), position=None)
@@ -572,7 +619,7 @@ def host_player(request, room, actor):
     room.refresh_from_db()
     state = selectors.room_state(room=room)
     context = {"code": room.code, "version": state["version"], "queue": state["queue"], "player": state["player"],
-               "error": error, "message": "" if error else PLAYER_BUTTONS[action]}
+               "error": error, "message": "" if error else PLAYER_BUTTONS[action], "host_view": True}
     return render(request, "queue_app/partials/_player_result.html", context, status=status)
 
 

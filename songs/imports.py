@@ -194,7 +194,8 @@ def song_reprocess(*, song, stage: str, user=None) -> Job:
         raise ApplicationError("This song has no original to start again from.")
     if song.is_deleted:
         raise ApplicationError("This song is deleted; restore it first.", status_code=409)
-    if song.jobs.filter(status__in=Job.ACTIVE).exists():
+    # A key change may be rendering meanwhile: a new separation drops it, and the rooms ask again.
+    if song.jobs.filter(status__in=Job.ACTIVE, kind__in=Job.EXCLUSIVE_KINDS).exists():
         raise Conflict("A job is already working on this song.", extra={"song": str(song.pk)})
     try:
         with transaction.atomic():

@@ -5,10 +5,11 @@ songs/imports.py) calls `song_index`; `song_unindex` goes with a hard delete. Th
 
 - `Song.search_text` and `Song.search_lyrics`: the folded texts (songs/search.py), the
   source of truth; on PostgreSQL a pg_trgm GIN index on each makes `LIKE '%word%'` fast;
-- on SQLite, the FTS5 table `songs_song_fts` (trigram tokenizer: the same `LIKE '%word%'`,
-  indexed), one row per song, its rowid a number drawn from the song's id (`fts_rowid`), so
-  a row is found again without a lookup and survives the table rebuilds SQLite migrations
-  do to `songs_song` (triggers would not);
+- on SQLite, the FTS5 tables `songs_song_fts` (both texts) and `songs_song_fts_meta` (the
+  title, artist and album alone), trigram tokenizer (a quoted string matches as a
+  substring, through the index), one row per song, its rowid a number drawn from the
+  song's id (`fts_rowid`), so a row is found again without a lookup and survives the table
+  rebuilds SQLite migrations do to `songs_song` (triggers would not);
 - `SearchWord`: every word of the titles, artists and albums, where a query word with a
   typo finds the word it meant.
 
@@ -24,6 +25,8 @@ from songs import search
 from songs.models import SearchWord, Song
 
 FTS_TABLE = "songs_song_fts"
+# The title, artist and album alone: small rows, quick to sort by length for a common word.
+FTS_META_TABLE = "songs_song_fts_meta"
 WORD_MAX = 100  # SearchWord.word's length
 # The columns the texts are made of.
 SOURCE_FIELDS = ("pk", "title", "artist", "album", "lyrics_synced", "lyrics_plain")
@@ -37,6 +40,24 @@ def uses_fts() -> bool:
 def fts_rowid(song_id) -> int:
     """The FTS5 row of a song: 63 bits of its UUID (random bits: no two songs share them)."""
     return song_id.int >> 65
+
+
+def fts_match(groups: list[list[tuple[str, str]]], *, shortest_first: bool, limit: int) -> list:
+    """SQLite: the ids of the songs (UUID hex) whose FTS row matches every group, a group being
+    (column, text it contains) pairs any of which will do; the shortest search_text first
+    when `shortest_first`; at most `limit`."""
+    # Folded text is letters, digits and spaces: quoted, it is one FTS5 string, a substring
+    # for the trigram tokenizer.
+    expression = " AND ".join(
+        "(" + " OR ".join(f'{column} : "{needle}"' for column, needle in group) + ")" for group in groups
+    )
+    # Only the title, artist and album: the small table, sorted; else the big one, as found.
+    metadata_only = all(column == "search_text" for group in groups for column, _ in group)
+    table = FTS_META_TABLE if metadata_only else FTS_TABLE
+    order = "ORDER BY length(search_text) " if shortest_first else ""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT song_id FROM {table} WHERE {table} MATCH %s {order}LIMIT %s", [expression, limit])
+        return [row[0] for row in cursor.fetchall()]
 
 
 def song_index(*, song: Song) -> None:
@@ -54,7 +75,8 @@ def song_unindex(*, song_id) -> None:
     """Forget a song that is gone for good (its FTS row; the columns went with the row)."""
     if uses_fts():
         with connection.cursor() as cursor:
-            cursor.execute(f"DELETE FROM {FTS_TABLE} WHERE rowid = %s", [fts_rowid(song_id)])
+            for table in (FTS_TABLE, FTS_META_TABLE):
+                cursor.execute(f"DELETE FROM {table} WHERE rowid = %s", [fts_rowid(song_id)])
 
 
 def index_songs(songs: Iterable, *, models=(Song, SearchWord), batch: int = 1000, stored: bool = False) -> int:
@@ -81,11 +103,16 @@ def _write(rows: list, song_model, word_model, *, stored: bool) -> int:
         song_model.objects.bulk_update(rows, ["search_text", "search_lyrics"])
     if uses_fts():
         with connection.cursor() as cursor:
-            cursor.executemany(f"DELETE FROM {FTS_TABLE} WHERE rowid = %s", [[fts_rowid(row.pk)] for row in rows])
+            for table in (FTS_TABLE, FTS_META_TABLE):
+                cursor.executemany(f"DELETE FROM {table} WHERE rowid = %s", [[fts_rowid(row.pk)] for row in rows])
             cursor.executemany(
                 f"INSERT INTO {FTS_TABLE} (rowid, song_id, search_text, search_lyrics) VALUES (%s, %s, %s, %s)",
                 [[fts_rowid(row.pk), row.pk.hex, row.search_text, row.search_lyrics] for row in rows
                  if row.search_text or row.search_lyrics],
+            )
+            cursor.executemany(
+                f"INSERT INTO {FTS_META_TABLE} (rowid, song_id, search_text) VALUES (%s, %s, %s)",
+                [[fts_rowid(row.pk), row.pk.hex, row.search_text] for row in rows if row.search_text],
             )
     words = {word for row in rows for word in row.search_text.split() if search.MIN_SUBSTRING <= len(word) <= WORD_MAX}
     word_model.objects.bulk_create([word_model(word=word) for word in sorted(words)], ignore_conflicts=True)
@@ -98,5 +125,6 @@ def rebuild(*, models=(Song, SearchWord)) -> int:
     if uses_fts():
         with connection.cursor() as cursor:
             cursor.execute(f"DELETE FROM {FTS_TABLE}")
+            cursor.execute(f"DELETE FROM {FTS_META_TABLE}")
     songs = song_model.objects.only(*SOURCE_FIELDS).iterator(chunk_size=1000)
     return index_songs(songs, models=models)

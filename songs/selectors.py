@@ -8,8 +8,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Case, Count, F, IntegerField, Prefetch, Q, QuerySet, Value, When
-from django.db.models.expressions import RawSQL
+from django.db.models import Case, Count, Exists, F, IntegerField, OuterRef, Prefetch, Q, QuerySet, Value, When
 from django.db.models.functions import Floor, Length, Lower, Mod
 
 from common.errors import ApplicationError
@@ -44,25 +43,31 @@ def _needle(word: str) -> str:
     return f" {word}" if len(word) < search.MIN_SUBSTRING else word
 
 
-def _containing(groups: list[list[tuple[str, str]]]) -> Q:
-    """Songs matching every group, a group being one query word's (column, text it contains)
-    pairs, any of which will do: through the FTS5 table on SQLite, the trigram indexes on
-    PostgreSQL (LIKE '%text%' both)."""
-    if search_index.uses_fts():
-        clauses, params = [], []
+def _containing(
+    songs: QuerySet[Song], groups: list[list[tuple[str, str]]], *, shortest_first: bool, defer: tuple = ()
+) -> QuerySet:
+    """The songs of `songs` matching every group, a group being one query word's (column,
+    text it contains) pairs, any of which will do; at most SEARCH_CANDIDATES of them, those
+    with the shortest search_text first when `shortest_first` (the closest to the words).
+
+    PostgreSQL: `LIKE '%text%'` on the columns, through their trigram indexes. SQLite: the
+    FTS5 table first (its MATCH runs the ORs and ANDs on its index), then those songs by id,
+    each checked against `songs` by id: in one query with `songs`' own filters, SQLite
+    without statistics walks every live song by the deleted_at index instead."""
+    songs = songs.defer(*defer) if defer else songs
+    if not search_index.uses_fts():
+        condition = Q()
         for group in groups:
-            clauses.append("(" + " OR ".join(f"{column} LIKE %s" for column, _ in group) + ")")
-            # Folded text: letters, digits and spaces, nothing LIKE treats specially.
-            params += [f"%{needle}%" for _, needle in group]
-        sql = f"SELECT song_id FROM {search_index.FTS_TABLE} WHERE {' AND '.join(clauses)}"
-        return Q(pk__in=RawSQL(sql, params))
-    condition = Q()
-    for group in groups:
-        either = Q()
-        for column, needle in group:
-            either |= Q(**{f"{column}__contains": needle})
-        condition &= either
-    return condition
+            either = Q()
+            for column, needle in group:
+                either |= Q(**{f"{column}__contains": needle})
+            condition &= either
+        matching = songs.filter(condition)
+        return (matching.order_by(Length("search_text"), "pk") if shortest_first else matching)[:SEARCH_CANDIDATES]
+    ids = search_index.fts_match(groups, shortest_first=shortest_first, limit=SEARCH_CANDIDATES * 5)
+    matching = Song.objects.filter(pk__in=ids).filter(Exists(songs.filter(pk=OuterRef("pk")).values("pk")))
+    matching = matching.defer(*defer) if defer else matching
+    return (matching.order_by(Length("search_text"), "pk") if shortest_first else matching)[:SEARCH_CANDIDATES]
 
 
 def _typo_corrections(words: list[str]) -> dict[str, list[str]]:
@@ -80,7 +85,7 @@ def _typo_corrections(words: list[str]) -> dict[str, list[str]]:
     return corrections
 
 
-def song_find(*, query: str, songs: QuerySet[Song], links: bool = False) -> Found:
+def song_find(*, query: str, songs: QuerySet[Song], links: bool = False, enough: int = SEARCH_CANDIDATES) -> Found:
     """The songs of `songs` matching `query`, best first: every word of it in the title,
     artist or album, as a word, its beginning, inside a word, or with a typo; else in the
     lyrics. Case, accents and punctuation do not matter. At most 2 × SEARCH_CANDIDATES.
@@ -89,6 +94,8 @@ def song_find(*, query: str, songs: QuerySet[Song], links: bool = False) -> Foun
     of the title, artist or album, then those with a typo or inside a word, then those
     found in the lyrics; ready songs first within each, then the closest.
     `links`: a word that looks like a link or an id also finds the songs with that source.
+    `enough`: the lyrics are searched only when the title, artist and album gave fewer
+    songs than this (a singer's page shows 30).
     """
     words = search.query_words(query)
     # One-letter words only rank (no index finds them): alone, among the first songs A–Z.
@@ -102,9 +109,8 @@ def song_find(*, query: str, songs: QuerySet[Song], links: bool = False) -> Foun
         [("search_text", _needle(word))] + [("search_text", f" {near}") for near in corrections.get(word, [])]
         for word in sought
     ]
-    light = songs.defer("lyrics_synced", "lyrics_plain", "search_lyrics")
-    candidates = list(light.filter(_containing(metadata_groups)).order_by(Length("search_text"), "pk")[
-        :SEARCH_CANDIDATES])
+    candidates = list(_containing(songs, metadata_groups, shortest_first=True,
+                                  defer=("lyrics_synced", "lyrics_plain", "search_lyrics")))
     matches = {}
     for song in candidates:
         match = search.rank(words, metadata=song.search_text, lyrics="", title=search.fold(song.title))
@@ -112,16 +118,16 @@ def song_find(*, query: str, songs: QuerySet[Song], links: bool = False) -> Foun
             matches[song.pk] = match
     if links and len(words) == 1 and _LINKISH.match(query.strip()):
         raw = query.strip()
-        linked = light.filter(Q(source_url__icontains=raw) | Q(source_id__icontains=raw)).exclude(pk__in=list(matches))
+        linked = songs.filter(Q(source_url__icontains=raw) | Q(source_id__icontains=raw)).exclude(pk__in=list(matches))
         for song in linked[:SEARCH_CANDIDATES]:
             matches[song.pk] = search.Match(tier=0, score=1.0)  # the very link
             candidates.append(song)
-    if len(matches) < SEARCH_CANDIDATES:
+    if len(matches) < enough:
         # Not enough from the title, artist and album: the lyrics too (no typos there).
         lyrics_groups = [group + [("search_lyrics", _needle(word))] for group, word in zip(metadata_groups, sought,
                                                                                           strict=True)]
-        more = songs.defer("lyrics_synced", "lyrics_plain").filter(_containing(lyrics_groups)).exclude(
-            pk__in=list(matches))[:SEARCH_CANDIDATES]
+        more = _containing(songs.exclude(pk__in=list(matches)), lyrics_groups, shortest_first=False,
+                           defer=("lyrics_synced", "lyrics_plain"))
         for song in more:
             match = search.rank(words, metadata=song.search_text, lyrics=song.search_lyrics,
                                 title=search.fold(song.title))
@@ -206,7 +212,7 @@ def song_search_for_singers(*, query: str = "", limit: int = 30) -> list[SingerH
     its lyrics comes with the line. Without a query: the first `limit` of the library, A–Z."""
     if not search.query_words(query):
         return [SingerHit(song=song) for song in song_browse_for_singers(per_page=limit).songs]
-    found = song_find(query=query, songs=singer_songs())
+    found = song_find(query=query, songs=singer_songs(), enough=limit)
     best = found.songs[:limit]
     lyrical = [song.pk for song in best if found.matches[song.pk].tier == 2]
     lyrics = {row.pk: row for row in Song.objects.filter(pk__in=lyrical).only("pk", "lyrics_plain", "lyrics_synced")}
@@ -303,14 +309,17 @@ def live_songs_with_content(*, content_hash: str) -> QuerySet[Song]:
 
 
 def song_rows(songs: QuerySet[Song] | None = None) -> QuerySet[Song]:
-    """What templates/songs/partials/_song.html needs: `active_jobs` (0 or 1) and m:ss.
+    """What templates/songs/partials/_song.html needs: `active_jobs` (the song's import or
+    reprocess first, then its key changes being rendered) and m:ss.
 
     Every render of the row (page, HTMX response, WebSocket push) should load
     its song through this, or the row loses its progress bar.
     """
     songs = Song.objects.all() if songs is None else songs
+    exclusive_first = Case(When(kind__in=Job.EXCLUSIVE_KINDS, then=0), default=1)
     return songs.prefetch_related(
-        Prefetch("jobs", queryset=Job.objects.filter(status__in=Job.ACTIVE), to_attr="active_jobs")
+        Prefetch("jobs", queryset=Job.objects.filter(status__in=Job.ACTIVE).order_by(exclusive_first, "created_at"),
+                 to_attr="active_jobs")
     ).annotate(duration_minutes=Floor(F("duration") / 60), duration_seconds=Mod(Floor(F("duration")), 60))
 
 

@@ -207,4 +207,5 @@ def test_the_remembered_key_is_the_services_default_too(party, singer_user):
     room, song = party["room"], party["song"]
     singer = services.singer_join(room=room, user=singer_user)[0]
     services.queue_add(room=room, actor=actor_for(room, user=singer_user), song=song, key_shift=3)
-    assert services.remembered_key_shift(singer=singer, song=song) == 3
+    assert selectors.remembered_key_shift(singer=singer, song=song) == 3
+    assert selectors.remembered_key_shifts(singer=singer, song_ids=[song.pk]) == {song.pk: 3}

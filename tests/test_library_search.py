@@ -184,6 +184,8 @@ def test_an_import_is_found_at_once_and_a_hard_delete_is_gone_from_the_index(roo
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT count(*) FROM {search_index.FTS_TABLE}")
             assert cursor.fetchone()[0] == 0
+            cursor.execute(f"SELECT count(*) FROM {search_index.FTS_META_TABLE}")
+            assert cursor.fetchone()[0] == 0
 
 
 def test_a_rebuild_restores_an_index_that_was_lost(room, gus, library):

@@ -3,13 +3,15 @@ vocabulary of typo corrections (songs/search.py, songs/search_index.py).
 
 The indexes depend on the database, so they are created here by hand rather than in the
 model's Meta: on PostgreSQL the pg_trgm extension (trusted since PostgreSQL 13: the
-database's owner may create it) and a trigram GIN index on each text; on SQLite an FTS5
-table with the trigram tokenizer, which songs/search_index.py keeps row by row.
+database's owner may create it) and a trigram GIN index on each text; on SQLite two FTS5
+tables with the trigram tokenizer (both texts; the title, artist and album alone, whose
+small rows are quick to sort), which songs/search_index.py keeps row by row.
 """
 
 from django.db import migrations, models
 
 FTS_TABLE = "songs_song_fts"
+FTS_META_TABLE = "songs_song_fts_meta"
 TRIGRAM_INDEXES = ("songs_song_search_text_trgm", "songs_song_search_lyrics_trgm")
 
 
@@ -24,6 +26,9 @@ def create_indexes(apps, schema_editor):
             f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} "
             "USING fts5(song_id UNINDEXED, search_text, search_lyrics, tokenize='trigram')"
         )
+        schema_editor.execute(
+            f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_META_TABLE} USING fts5(song_id UNINDEXED, search_text, tokenize='trigram')"
+        )
 
 
 def drop_indexes(apps, schema_editor):
@@ -33,6 +38,7 @@ def drop_indexes(apps, schema_editor):
             schema_editor.execute(f"DROP INDEX IF EXISTS {name}")
     elif connection.vendor == "sqlite":
         schema_editor.execute(f"DROP TABLE IF EXISTS {FTS_TABLE}")
+        schema_editor.execute(f"DROP TABLE IF EXISTS {FTS_META_TABLE}")
 
 
 def fill(apps, schema_editor):

@@ -116,3 +116,20 @@ htmx.onLoad((root) => {
   const lists = root.matches && root.matches("ol.sortable") ? [root] : root.querySelectorAll("ol.sortable");
   lists.forEach(partySortable);
 });
+
+// The key stepper of an Add form (_key_stepper.html without a url): ♭ and ♯ step its
+// hidden key_shift between data-low and data-high, shown as "+2" (a real minus below 0).
+// (The steppers of "My songs" and the host's console post each step instead.)
+document.addEventListener("click", (event) => {
+  const button = event.target.closest && event.target.closest("[data-key-step]");
+  const stepper = button && button.closest("[data-key-stepper]");
+  if (!stepper) return;
+  const input = stepper.querySelector("input[name=key_shift]");
+  const low = Number(stepper.dataset.low);
+  const high = Number(stepper.dataset.high);
+  const value = Math.min(high, Math.max(low, Number(input.value || 0) + Number(button.dataset.keyStep)));
+  input.value = String(value);
+  stepper.querySelector("output").textContent = value > 0 ? `+${value}` : value < 0 ? `−${-value}` : "0";
+  stepper.querySelector("[data-key-step='-1']").disabled = value <= low;
+  stepper.querySelector("[data-key-step='1']").disabled = value >= high;
+});
