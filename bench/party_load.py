@@ -130,7 +130,10 @@ for job in Job.objects.filter(pk__in=job_ids):
                  "heartbeat_age": age(job.heartbeat_at), "updated_age": age(job.updated_at),
                  "next_attempt_in": None if job.next_attempt_at is None else -age(job.next_attempt_at),
                  "error": f"{{job.error_code}}: {{job.error_message[:160]}}" if job.error_code else "",
-                 "events": events}})
+                 "events": events,
+                 "log": [(e, st, at.timestamp()) for e, st, at in JobLog.objects.filter(
+                     job=job, event__in=["claimed", "recovered", "reenqueued", "completed", "failed"]
+                 ).values_list("event", "stage", "at")]}})
 try:  # waiting over a minute with no task left on its broker queue (jobs/services.py)
     from jobs.services import jobs_waiting_stranded
     stranded = [str(j.pk) for js in jobs_waiting_stranded(waiting_after=60).values() for j in js]
@@ -713,7 +716,7 @@ class Party:
         record = {"at": since, "answer": answer_ms, "delivery": None, "sockets": 0, "missed": 0, "dropped": 0}
         self.probes.append(record)
         if version is None:
-            record["skipped"] = "host socket reconnected" if (
+            record["skipped"] = "host socket dropped first" if (
                 self.host.connected_at is None or self.host.connected_at > since) else "late on the host socket"
             return
         self.probe_done[number] = asyncio.Event()
@@ -836,6 +839,7 @@ class Party:
         self.marks["separation killed"] = now()
         killed = kill(processes)
         self.killed = set(killed)
+        self.separation_killed_wall = time.time()
         self.note(f"phase: kill -9 of the separation cluster ({len(killed)} processes: {killed}); it was "
                   + (f"separating job {job['id'][:8]} at {job['progress']:.0f} %" if job else "not separating"))
 
@@ -1037,8 +1041,8 @@ def check_jobs(snapshot: dict, job_ids: list[str], env: dict) -> dict:
                          f"({'alive' if worker_alive(job['worker']) else 'gone'}), heartbeat {job['heartbeat_age']} s old")
         elif job["status"] in ("pending", "queued") and job["updated_age"] > WAITING_STUCK_AFTER:
             if busy[job["cluster"]] < workers.get(job["cluster"], 1):
-                stuck.append(f"{job['id'][:8]} {job['status']} {job['stage']} for {job['updated_age']:.0f} s "
-                             f"with an idle worker on {job['cluster']}")
+                stuck.append(f"{job['id'][:8]} {job['status']} {job['stage']} for {job['updated_age']:.0f} s, "
+                             f"and {job['cluster']} has an idle worker now")
             elif job["id"] in (snapshot.get("stranded") or []):
                 # Behind a busy worker: not stuck, but no task of its broker is left for it (a
                 # killed cluster took it, or its pusher holds it); the sweep enqueues another.
@@ -1187,6 +1191,11 @@ def main() -> int:
             print(f"  {line}")
         for key in ("lost", "duplicated", "stuck", "waiting behind a busy worker with no task on the broker"):
             print(f"  {key}: {len(jobs[key])}" + (f"  {jobs[key]}" if jobs[key] else ""))
+        print("  after the separation kill (seconds, from the job log):")
+        for job in snapshot["jobs"]:
+            after = [f"{event} {stage} +{at - party.separation_killed_wall:.0f}" for event, stage, at in job["log"]
+                     if at >= party.separation_killed_wall]
+            print(f"    {job['id'][:8]}: {', '.join(after) or '-'}")
         print(f"  /healthz: {outcome_['health']}")
 
         log_lines = serve_log_summary(data_dir / "serve.log")

@@ -151,3 +151,16 @@ def test_a_key_that_is_no_key_is_refused(song_in_a_minor):
     with pytest.raises(ApplicationError) as refused:
         song_services.song_update(song=song_in_a_minor, data={"key": "H minor"})
     assert refused.value.status_code == 400 and "not a key" in refused.value.message
+
+
+@pytest.mark.django_db
+def test_the_host_sets_the_key_through_the_api(song_in_a_minor, staff_api):
+    url = f"/api/songs/{song_in_a_minor.pk}"
+    response = staff_api.patch(url, {"key": "Bb major"}, format="json")
+    assert response.status_code == 200
+    assert (response.json()["key"], response.json()["key_confidence"]) == ("B♭ major", None)
+    assert "key" in response.json()["locked_fields"]
+
+    refused = staff_api.patch(url, {"key": "loud"}, format="json")
+    assert refused.status_code == 400 and "not a key" in refused.json()["message"]
+    assert Song.objects.get(pk=song_in_a_minor.pk).key == "B♭ major"
