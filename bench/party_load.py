@@ -29,14 +29,16 @@ process of the separation cluster and --fault-separation more seconds of load,
 then kill -9 of the web server (uvicorn; `serve` starts it again) and
 --fault-web more seconds. Per phase: guest action p50 / p95 and count, delivery
 p50 / p95 / max, answers by status and connection errors, sockets reconnected and
-how long they took to be back. Then, after --settle seconds: every add answered
-201 is waiting, played, or gone by its own 204 DELETE (none lost, none
+how long they took to be back, and the CPU each part used (web, clusters, Redis,
+the phones, other work on the machine). Then, after --settle seconds: every add
+answered 201 is waiting, played, or gone by its own 204 DELETE (none lost, none
 duplicated), every socket has the room's last version, and no job is stuck (each
-finished, or running with a fresh heartbeat, or waiting behind a busy worker;
-none waiting over a minute with no worker on it), polled for up to --job-settle
-seconds while the recovery sweep does its work. Exit status 1 when that check
-finds lost, duplicated or stuck data; times are printed beside the goals, never
-asserted.
+finished, or running on a live worker with a fresh heartbeat, or waiting while
+its cluster's workers are busy; none waiting over a minute with an idle worker),
+polled for up to --job-settle seconds while the recovery sweep does its work.
+Exit status 1 when that check finds lost, duplicated or stuck data, or a socket
+that never came back; times are printed beside the goals, never asserted. Raw
+figures: DATA_DIR/party_load.json.
 
     .venv/bin/python bench/party_load.py [--phones 200] [--database-url ... --redis-url ...]
 """
@@ -473,7 +475,14 @@ def serve_files(folder: Path) -> ThreadingHTTPServer:
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+
+        def handle_error(self, request, client_address):
+            if not isinstance(sys.exc_info()[1], ConnectionError):  # yt-dlp hangs up once it knows enough
+                super().handle_error(request, client_address)
+
+    server = Server(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 

@@ -16,6 +16,7 @@ from django.core.management import call_command
 from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.tasks import async_task as real_async_task
+from imageio_ffmpeg import get_ffmpeg_exe
 
 from jobs import services
 from jobs.models import Job, JobLog
@@ -156,3 +157,16 @@ def test_links_that_are_not_http_fail_at_once(broker, internet, redis_port_url, 
         url, code = redis_port_url, "not_http"
     job = broker.run(imports.song_import_url(url=url).job)
     assert (job.status, job.error_code, job.attempts) == (Job.Status.FAILED, code, 0), job.error_message
+
+
+@pytest.mark.slow  # a four-minute song through the whole pipeline
+def test_a_song_within_the_limit_is_not_refused_by_the_early_length_check(broker, internet, settings, tmp_path):
+    """An MP3 written to a file carries a Xing header with its whole duration: the check
+    must read the stream's bitrate, not the partial file's size over that duration."""
+    settings.SONG_MAX_DURATION = 300
+    path = tmp_path / "four-minutes.mp3"
+    subprocess.run([get_ffmpeg_exe(), "-nostdin", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=330:duration=240",
+                    "-ac", "2", "-c:a", "libmp3lame", "-b:a", "128k", str(path)], check=True)
+    internet.add_file("/four-minutes.mp3", path.read_bytes(), "audio/mpeg", chunk_size=64 * 1024)
+    job = broker.run(imports.song_import_url(url=internet.url("/four-minutes.mp3")).job)
+    assert job.status == Job.Status.COMPLETED, job.error_message

@@ -65,11 +65,16 @@ def ffmpeg_exe() -> str:
 
 
 _BITRATE_RE = re.compile(r"Duration: .*?, bitrate: (\d+) kb/s")
+_STREAM_BITRATE_RE = re.compile(r"Stream #\S+.*?: Audio: .*?(\d+) kb/s")
 
 
 def bitrate_of(path: str | os.PathLike[str]) -> float | None:
-    """The overall bitrate (bits per second) ffmpeg reads from the head of a file, even a
-    partly downloaded one; None when it cannot tell."""
+    """The audio's bitrate (bits per second) ffmpeg reads from the head of a file, even a
+    partly downloaded one; None when it cannot tell.
+
+    The audio stream's own rate first: the container's "bitrate" of a partial file is its
+    size over the whole duration when a header (an MP3's Xing frame) gives that duration,
+    so a quarter of a file would read as a quarter of its rate."""
     try:
         done = subprocess.run(
             [ffmpeg_exe(), "-nostdin", "-hide_banner", "-i", str(path)],
@@ -77,7 +82,7 @@ def bitrate_of(path: str | os.PathLike[str]) -> float | None:
         )
     except (subprocess.TimeoutExpired, OSError):
         return None
-    match = _BITRATE_RE.search(done.stderr)
+    match = _STREAM_BITRATE_RE.search(done.stderr) or _BITRATE_RE.search(done.stderr)
     return float(match[1]) * 1000 if match else None
 
 
