@@ -137,7 +137,7 @@ def test_real_clusters_prepare_songs_in_rotation_order(own_site, task_broker, in
             return answer.json()["song"]["id"]
 
         # Holds the one worker of the default cluster for a few seconds.
-        add("/blocker.mp3", make_audio(20.0, frequency=200), chunk_size=16 * 1024, chunk_delay=0.04)
+        add("/blocker.mp3", make_audio(20.0, frequency=200), chunk_size=4 * 1024, chunk_delay=0.1)  # about 8 s
         wait_until(lambda: Job.objects.filter(status=Job.Status.RUNNING).exists(), site)
         add("/library.mp3", make_audio(2.0, frequency=320))
         carol = django_user_model.objects.create_user(username="carol", password="x" * 12, is_host=True)
