@@ -190,6 +190,19 @@ def test_a_guest_requests_a_youtube_song_the_host_approves_and_it_gets_ready(
                    for step in steps), steps
         assert SongRequest.objects.get(video_id=QUEEN.id).status == "ready"
 
+        # The TV plays it: the host starts the TV and the party.
+        tv = page.context.new_page()
+        tv.set_default_timeout(15_000)
+        tv.goto(f"{site}/rooms/{code}/tv/")
+        tv.get_by_role("button", name="Start the TV").click()
+        page.get_by_role("button", name="Next", exact=True).click()
+        tv.wait_for_function(
+            "window.encoreTv && window.encoreTv.snapshot().position > 0.5 && !window.encoreTv.snapshot().paused",
+            timeout=20_000,
+        )
+        expect(tv.locator("#tv-now")).to_contain_text("Gus")
+        tv.close()
+
         assert page.evaluate("window.stillTheSamePage") is True
         assert phone.evaluate("window.stillTheSamePage") is True
     finally:
