@@ -458,6 +458,8 @@ THROTTLE_ROOM_LOOKUPS = env_rate("THROTTLE_ROOM_LOOKUPS", "20/10m")
 THROTTLE_JOINS = env_rate("THROTTLE_JOINS", "60/10m")
 # Imports (links and uploads) per signed-in user.
 THROTTLE_IMPORTS = env_rate("THROTTLE_IMPORTS", "100/1h")
+# Song requests one singer may make (asking again after cancelling counts too).
+THROTTLE_REQUESTS = env_rate("THROTTLE_REQUESTS", "20/1h")
 THROTTLE_KEY_PREFIX = "throttle"  # inside the cache's own prefix ("encore")
 
 # --- API -------------------------------------------------------------------

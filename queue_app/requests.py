@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from common.errors import ApplicationError, Conflict, NotFound
-from queue_app import events, services
+from queue_app import events, services, throttles
 from queue_app.access import Actor, forbidden, require_host
 from queue_app.models import Room, Singer, SongRequest
 from songs import imports
@@ -108,6 +108,7 @@ def request_create(*, room: Room, actor: Actor, video: str) -> SongRequest:
     if room.requests == Room.Requests.OFF:
         raise forbidden("This room takes no requests: pick a song from the library.", code=room.code)
     video_id = video_id_of(video)
+    throttles.REQUESTS.hit_or_refuse(actor.singer.pk)
     info = song_selectors.youtube_video(video_id=video_id)
     limit = room.request_max_minutes * 60
     if info["duration"] is not None and info["duration"] > limit:

@@ -19,6 +19,7 @@ ROOM_LOOKUPS = Throttle(
     "room-lookups", setting="THROTTLE_ROOM_LOOKUPS", message="Too many room codes that match no room from this device."
 )
 JOINS = Throttle("joins", setting="THROTTLE_JOINS", message="Too many joins from this device.")
+REQUESTS = Throttle("song-requests", setting="THROTTLE_REQUESTS", message="That is a lot of song requests.")
 PASSWORD_PER_CLIENT = Throttle(
     "room-password-client", setting="THROTTLE_ROOM_PASSWORD_PER_CLIENT",
     message="Too many wrong passwords for this room from this device.",

@@ -294,3 +294,15 @@ def test_a_library_import_keeps_its_place_behind_queued_songs(room, internet, qu
     wanted.job.refresh_from_db()
     assert library.job.priority == Job.PRIORITY_LAST
     assert wanted.job.priority < Job.PRIORITY_LAST
+
+
+def test_requests_are_limited_per_singer(room, youtube, q, settings):
+    settings.THROTTLE_REQUESTS = (2, 3600)
+    ann, ben = Guest(room, "Ann"), Guest(room, "Ben")
+    ann.search(q)
+    first = ann.request(QUEEN.id).json()
+    assert ann.cancel(first["id"]).status_code == 204
+    assert ann.request(QUEEN.id).status_code == 201
+    refused = ann.request(SNEAKY.id)
+    assert refused.status_code == 429 and "Retry-After" in refused.headers
+    assert ben.request(SNEAKY.id).status_code == 201
