@@ -142,6 +142,8 @@ def test_a_late_key_change_switches_where_the_song_is_without_a_restart(party, p
     assert changed.json()["key_status"] in ("preparing", "ready")
 
     tv.wait_for_function("window.encoreTv.instrumentalSrc.endsWith('/instrumental_web.key+2.m4a')", timeout=60_000)
+    # The log samples every 50 ms: wait for its first sample of the new stems.
+    tv.wait_for_function("window.keyLog.some((s) => s.src.endsWith('key+2.m4a'))", timeout=5_000)
     switched_at = tv.evaluate("window.keyLog.find((s) => s.src.endsWith('key+2.m4a')).at")
     wait_playing(tv, beyond=0.0)
     time.sleep(1.5)  # let it settle
