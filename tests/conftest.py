@@ -15,6 +15,7 @@ import os
 import uuid
 from pathlib import Path
 
+import psutil
 import pytest
 import redis
 from asgiref.sync import async_to_sync
@@ -137,10 +138,14 @@ def isolated_media(request, settings, tmp_path):
         settings.MEDIA_ROOT = tmp_path / "media"
 
 
+_SESSION_SITES: list = []  # the session's live site, once a test has started it
+
+
 @pytest.fixture(scope="session")
 def live_site_server(django_db_setup, django_db_blocker):
     """The real site (web server and both qclusters) on the test database, for the session."""
     site = start_site()
+    _SESSION_SITES.append(site)
     yield site
     site.stop()
 
@@ -148,7 +153,27 @@ def live_site_server(django_db_setup, django_db_blocker):
 @pytest.fixture
 def own_site(django_db_setup, transactional_db):
     """For a test that starts (and restarts) sites of its own with tests.helpers.start_site:
-    the test database, the real broker and the real media folder (LIVE_FIXTURES)."""
+    the test database, the real broker and the real media folder (LIVE_FIXTURES).
+
+    The session's live site, if a test started it, shares the database and the ORM
+    broker: its workers would take this test's jobs. They are paused (SIGSTOP) for the
+    test and resumed after it."""
+    paused = []
+    for site in _SESSION_SITES:
+        if site.process.poll() is None:
+            for process in psutil.Process(site.process.pid).children(recursive=True):
+                try:
+                    if "qcluster" in " ".join(process.cmdline()):
+                        process.suspend()
+                        paused.append(process)
+                except psutil.NoSuchProcess:
+                    pass
+    yield
+    for process in paused:
+        try:
+            process.resume()
+        except psutil.NoSuchProcess:
+            pass
 
 
 @pytest.fixture
