@@ -151,19 +151,20 @@ def live_site_server(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture
-def own_site(django_db_setup, transactional_db):
-    """For a test that starts (and restarts) sites of its own with tests.helpers.start_site:
-    the test database, the real broker and the real media folder (LIVE_FIXTURES).
-
-    The session's live site, if a test started it, shares the database and the ORM
-    broker: its workers would take this test's jobs. They are paused (SIGSTOP) for the
+def session_site_paused():
+    """The session's live site, if a test started it, shares the database and the broker:
+    its workers would take this test's jobs or tasks. They are paused (SIGSTOP) for the
     test and resumed after it."""
     paused = []
     for site in _SESSION_SITES:
         if site.process.poll() is None:
-            for process in psutil.Process(site.process.pid).children(recursive=True):
+            for child in psutil.Process(site.process.pid).children():
                 try:
-                    if "qcluster" in " ".join(process.cmdline()):
+                    if "qcluster" not in " ".join(child.cmdline()):
+                        continue
+                    # The cluster and every process it started (its pusher and workers
+                    # may be spawned, with another command line).
+                    for process in [child, *child.children(recursive=True)]:
                         process.suspend()
                         paused.append(process)
                 except psutil.NoSuchProcess:
@@ -174,6 +175,12 @@ def own_site(django_db_setup, transactional_db):
             process.resume()
         except psutil.NoSuchProcess:
             pass
+
+
+@pytest.fixture
+def own_site(django_db_setup, transactional_db, session_site_paused):
+    """For a test that starts (and restarts) sites of its own with tests.helpers.start_site:
+    the test database, the real broker and the real media folder (LIVE_FIXTURES)."""
 
 
 @pytest.fixture

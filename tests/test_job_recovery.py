@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import uuid
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -28,8 +29,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def broker_queue():
-    """The real broker queue of the default cluster, emptied before and after."""
+def broker_queue(session_site_paused):
+    """The real broker queue of the default cluster, emptied before and after (the session's
+    live site, which reads the same queue, paused meanwhile)."""
     queue = get_broker(settings.DEFAULT_CLUSTER)
     queue.purge_queue()
     yield queue
@@ -43,9 +45,9 @@ def redis_port_url():
     return f"http://{address.hostname}:{address.port}/song.mp3"
 
 
-def waiting_job(*, minutes_ago: float, status=Job.Status.QUEUED) -> Job:
+def waiting_job(*, minutes_ago: float, status=Job.Status.QUEUED, cluster: str | None = None) -> Job:
     song = Song.objects.create(title="Stuck", source=Song.Source.UPLOAD)
-    job = Job.objects.create(song=song, status=status, stage="download", cluster=settings.DEFAULT_CLUSTER)
+    job = Job.objects.create(song=song, status=status, stage="download", cluster=cluster or settings.DEFAULT_CLUSTER)
     Job.objects.filter(pk=job.pk).update(updated_at=timezone.now() - timedelta(minutes=minutes_ago))
     return job
 
@@ -62,14 +64,20 @@ def test_a_waiting_job_whose_task_was_lost_is_enqueued_again_once(broker_queue, 
 
 
 def test_a_waiting_job_with_a_task_on_the_broker_is_left_alone(broker_queue, queued):
-    job = waiting_job(minutes_ago=5)
-    real_async_task(settings.JOBS_TASK, str(job.pk), settings.DEFAULT_CLUSTER, cluster=settings.DEFAULT_CLUSTER)
-    assert broker_queue.queue_size() == 1
-    assert services.jobs_waiting_stranded() == {}
-    assert services.jobs_recover().reenqueued == []
-    # A second waiting job with the same single task: one of them is short of a task.
-    other = waiting_job(minutes_ago=10)
-    assert [j.pk for j in services.jobs_waiting_stranded()[settings.DEFAULT_CLUSTER]] == [other.pk]
+    # A cluster of this test's own: no worker of any site reads its queue.
+    cluster = f"recovery-{uuid.uuid4().hex[:8]}"
+    queue = get_broker(cluster)
+    try:
+        job = waiting_job(minutes_ago=5, cluster=cluster)
+        real_async_task(settings.JOBS_TASK, str(job.pk), cluster, cluster=cluster)
+        assert queue.queue_size() == 1
+        assert cluster not in services.jobs_waiting_stranded()
+        assert job.pk not in services.jobs_recover().reenqueued
+        # A second waiting job with the same single task: one of them is short of a task.
+        other = waiting_job(minutes_ago=10, cluster=cluster)
+        assert [j.pk for j in services.jobs_waiting_stranded()[cluster]] == [other.pk]
+    finally:
+        queue.purge_queue()
 
 
 def test_retry_accepts_a_stranded_job(broker_queue, queued):
