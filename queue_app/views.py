@@ -323,10 +323,15 @@ def room_queue_add(request, room, actor):
     return render(request, "queue_app/partials/_added.html", {**context, **target, "message": message}, status=201)
 
 
-def _entry_id(value) -> int:
+def _row_id(value, *, kind: str, message: str) -> int:
+    """A row id from the address: past a bigint it cannot exist (the database would overflow)."""
     if not 0 < int(value) <= MAX_ID:
-        raise NotFound("There is no such entry in this room's queue.", extra={"entry": value})
+        raise NotFound(message, extra={kind: value})
     return int(value)
+
+
+def _entry_id(value) -> int:
+    return _row_id(value, kind="entry", message="There is no such entry in this room's queue.")
 
 
 @require_POST
@@ -430,9 +435,7 @@ def _singer_answer_context(room: Room, actor: access.Actor, **extra) -> dict:
 
 
 def _request_id(value) -> int:
-    if not 0 < int(value) <= MAX_ID:
-        raise NotFound("There is no such request in this room.", extra={"request": value})
-    return int(value)
+    return _row_id(value, kind="request", message="There is no such request in this room.")
 
 
 @require_POST
