@@ -13,6 +13,26 @@ document.addEventListener("htmx:beforeSwap", (event) => {
   }
 });
 
+// A new row an answer adds to a list (a wrapper marked data-new-row) may already be there:
+// the live socket can push the row before the answer that created it arrives. Then the
+// row is swapped by its id rather than added a second time.
+document.addEventListener("htmx:beforeSwap", (event) => {
+  const text = event.detail.serverResponse;
+  if (typeof text !== "string" || !text.includes("data-new-row")) return;
+  const template = document.createElement("template");
+  template.innerHTML = text;
+  let changed = false;
+  for (const wrapper of template.content.querySelectorAll("[data-new-row]")) {
+    const row = wrapper.firstElementChild;
+    if (row && row.id && document.getElementById(row.id)) {
+      row.setAttribute("hx-swap-oob", "true");
+      wrapper.replaceWith(row);
+      changed = true;
+    }
+  }
+  if (changed) event.detail.serverResponse = template.innerHTML;
+});
+
 // The pages run no inline script and no eval (the Content-Security-Policy forbids both),
 // so what an onsubmit="..." or an hx-trigger filter ("input[...]") did is done here.
 
