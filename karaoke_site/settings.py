@@ -180,7 +180,9 @@ CONTENT_SECURITY_POLICY = {
         # YouTube's own image hosts: the thumbnails of search results (songs.selectors
         # shows no other host's image).
         "img-src": [SELF, "data:", "https://*.ytimg.com", "https://*.ggpht.com"],
-        "media-src": [SELF],
+        # blob: the TV plays a song still separating through Media Source Extensions
+        # (hls.js), whose media URL is a blob: of the page's own making.
+        "media-src": [SELF, "blob:"],
         "connect-src": [SELF],
         "font-src": [SELF],
         "object-src": [NONE],
@@ -423,6 +425,12 @@ DEMUCS_THREADS = env_int("DEMUCS_THREADS", 0, minimum=0)  # 0: one per physical 
 DEMUCS_OVERLAP = env_float("DEMUCS_OVERLAP", 0.10, minimum=0.0, maximum=0.9)
 DEMUCS_SHIFTS = env_int("DEMUCS_SHIFTS", 0, minimum=0, maximum=10)
 DEMUCS_SEGMENT = env_float("DEMUCS_SEGMENT", 0.0, minimum=0.0) or None  # 0: the model's own
+# Seconds each second of audio takes at least (0: as fast as it goes): a slow machine on
+# purpose, for tests and for trying out singing while a song separates.
+DEMUCS_PACE = env_float("DEMUCS_PACE", 0.0, minimum=0.0)
+# Singing while a song separates (songs/streaming.py): how many seconds of audio must stay
+# ahead of the singer, at the speed measured for the song, before it may start.
+STREAM_SAFETY_SECONDS = env_float("STREAM_SAFETY_SECONDS", 10.0, minimum=2.0)
 
 # --- Accounts ------------------------------------------------------------------
 

@@ -23,6 +23,8 @@ urlpatterns = [
     # The split view serves its start-up script from a URL: no inline script (CSP).
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("media/songs/<uuid:song_id>/<str:name>", media_views.song_file, name="song-file"),
+    path("media/songs/<uuid:song_id>/stream/<slug:stream>/<str:name>", media_views.song_stream_file,
+         name="song-stream-file"),
 ]
 
 # The whole site's error answers (karaoke_site/views.py): JSON under /api/, pages elsewhere.

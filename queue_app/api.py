@@ -41,6 +41,7 @@ class RoomOutputSerializer(serializers.Serializer):
     )
     request_max_minutes = serializers.IntegerField(help_text="The longest video a singer may request.")
     max_pending_requests = serializers.IntegerField(help_text="Requests one singer may have waiting for the host.")
+    interlude_seconds = serializers.IntegerField(help_text="Seconds the TV shows who is up next between singers (0: none).")
     owner = serializers.CharField()
     created_at = serializers.DateTimeField()
 
@@ -180,6 +181,8 @@ class RoomDetailApi(APIView):
         requests = serializers.ChoiceField(choices=Room.Requests.choices, required=False)
         request_max_minutes = serializers.IntegerField(min_value=1, max_value=60, required=False)
         max_pending_requests = serializers.IntegerField(min_value=1, max_value=20, required=False)
+        interlude_seconds = serializers.IntegerField(
+            min_value=0, max_value=60, required=False, help_text="The \"Up next\" pause between singers; 0 turns it off.")
 
     @extend_schema(responses=RoomOutputSerializer)
     def get(self, request, code):

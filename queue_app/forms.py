@@ -22,10 +22,14 @@ class RoomSettingsForm(forms.Form):
         min_value=1, max_value=20, required=False, label="Requests waiting per singer"
     )
     requests = forms.ChoiceField(choices=Room.Requests.choices, required=False, label="Song requests from YouTube")
+    interlude_seconds = forms.IntegerField(
+        min_value=0, max_value=60, required=False, label="Pause between singers (seconds, 0: none)"
+    )
 
     def changes(self) -> dict:
         data = {name: value for name, value in self.cleaned_data.items()
-                if not (name in ("requests", "request_max_minutes", "max_pending_requests") and value in (None, ""))}
+                if not (name in ("requests", "request_max_minutes", "max_pending_requests", "interlude_seconds")
+                        and value in (None, ""))}
         new_password, remove = data.pop("new_password"), data.pop("remove_password")
         if remove:
             data["password"] = ""

@@ -37,7 +37,8 @@ def my_playing(player: dict | None, singer_id: int | None) -> dict | None:
     entry = player.get("entry") if player else None
     if entry is None or singer_id is None or entry["singer"]["id"] != singer_id:
         return None
-    return entry
+    # With the interlude before it (seconds left) and whether it waits for its stream.
+    return {**entry, "starts_in": player.get("starts_in") or 0, "holding": bool(player.get("holding"))}
 
 
 def my_requests(requests: list[dict], singer_id: int | None) -> list[dict]:

@@ -58,7 +58,20 @@ class Room(models.Model):
     # playing it has moved on since, so a TV that reloads resumes at the right place.
     paused = models.BooleanField(default=True)
     position = models.FloatField(default=0.0, help_text="Seconds into the current entry at position_at.")
+    # In the future while the interlude before a song counts down ("Up next: Ann"): the
+    # position stays 0 until then, on every TV alike (a reloaded one too).
     position_at = models.DateTimeField(default=timezone.now)
+    # A song still separating plays only as far as its stream reaches (less a segment a
+    # player may read late): the position stops there, and the TVs hold with "getting
+    # ready", until the stream is far enough ahead again. None: the whole song is there.
+    position_limit = models.FloatField(null=True, blank=True)
+    interlude_seconds = models.PositiveSmallIntegerField(
+        default=10, validators=[MaxValueValidator(60)],
+        help_text="Between singers, the TV shows who is up next for this long (0: no pause).",
+    )
+    # The host paused the room: nothing starts by itself (a song that becomes playable
+    # waits for Play).
+    held = models.BooleanField(default=False)
     # Bumped by every queue or player change (under the room lock): events carry it so
     # a client that gets two pushes out of order keeps the newer one.
     version = models.PositiveBigIntegerField(default=0)
@@ -78,9 +91,19 @@ class Room(models.Model):
 
     def position_now(self, now: datetime | None = None) -> float:
         if self.paused:
-            return self.position
-        elapsed = ((now or timezone.now()) - self.position_at).total_seconds()
-        return self.position + max(0.0, elapsed)
+            position = self.position
+        else:
+            # max(): position_at lies ahead during an interlude.
+            position = self.position + max(0.0, ((now or timezone.now()) - self.position_at).total_seconds())
+        if self.position_limit is not None:
+            position = min(position, max(self.position, self.position_limit))
+        return position
+
+    def starts_in(self, now: datetime | None = None) -> float:
+        """Seconds of interlude left before the current song starts (0: none)."""
+        if self.paused:
+            return 0.0
+        return max(0.0, (self.position_at - (now or timezone.now())).total_seconds())
 
 
 class Singer(models.Model):

@@ -12,7 +12,7 @@ from queue_app.models import QueueEntry, Room
 from songs.signals import song_changed, song_merged
 
 
-def _song_changed(sender, *, song, deleting: bool = False, **kwargs) -> None:
+def _song_changed(sender, *, song, deleting: bool = False, became_playable: bool = False, **kwargs) -> None:
     if deleting:
         # Before the delete: its waiting entries leave the queues (its history stays);
         # the rooms are redrawn once the delete is committed.
@@ -23,7 +23,7 @@ def _song_changed(sender, *, song, deleting: bool = False, **kwargs) -> None:
     requests.requests_follow_song(song=song)
     # Ready now, or separated again: the key changes its entries wait for.
     services.queue_renders_request(song=song)
-    services.rooms_song_changed(song_id=song.pk)
+    services.rooms_song_changed(song_id=song.pk, start_if_next=became_playable)
 
 
 def _job_changed(sender, *, job, **kwargs) -> None:

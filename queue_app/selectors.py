@@ -15,7 +15,8 @@ from common.errors import NotFound
 from jobs.models import Job
 from queue_app import rotation
 from queue_app.models import QueueEntry, Room, Singer, SongRequest
-from songs import keys
+from songs import keys, streaming
+from songs.audio import hls
 from songs.models import Song
 from songs.pipeline import eta
 
@@ -47,7 +48,34 @@ def rooms_run_by(*, user) -> list[Room]:
 
 
 def is_playable(song: Song) -> bool:
-    return song.status == Song.Status.READY and song.deleted_at is None
+    """Ready, or separating far enough ahead to be sung now (songs/streaming.py)."""
+    return streaming.is_playable(song)
+
+
+def playable_in(song: Song) -> float | None:
+    """Seconds until the song can be sung: from its stream's measured speed while it
+    separates, from the import's estimate before (None: no job works on it)."""
+    seconds = streaming.playable_in(song)
+    if seconds is not None or song.status not in (Song.Status.PENDING, Song.Status.PROCESSING):
+        return seconds
+    ready_in = eta.song_ready_in(song=song)
+    if ready_in is None:
+        return None
+    return streaming.playable_in_estimated(
+        duration=song.duration or eta.DEFAULT_DURATION, ready_in=ready_in,
+        separate_speed=eta.stage_speeds()["separate"],
+    )
+
+
+def stream_limit(song: Song | None) -> float | None:
+    """How far a player may go into `song` now: None for a finished song, else the end of
+    its stream less one segment (a player reads the playlist up to a segment late)."""
+    if song is None or song.status == Song.Status.READY:
+        return None
+    urls = streaming.stream_urls(song)
+    if urls is None or urls.complete:
+        return None
+    return max(0.0, urls.seconds - hls.SEGMENT_SECONDS)
 
 
 def as_rotation_singer(singer: Singer) -> rotation.Singer:
@@ -128,6 +156,10 @@ def song_payload(song: Song) -> dict:
         "duration": song.duration,
         "status": song.status,
         "ready": is_playable(song),
+        # Still separating: where its live stream is (HLS), how far it reaches, and until
+        # it can be sung, how long that should take at the speed measured so far.
+        "stream": _stream_payload(song),
+        "playable_in_seconds": _rounded(streaming.playable_in(song)),
         "cover_thumb_url": song.file_url("cover_thumb"),
         "instrumental_url": song.file_url("instrumental_web"),
         "vocals_url": song.file_url("vocals_web"),
@@ -135,6 +167,18 @@ def song_payload(song: Song) -> dict:
         "key": song.key or None,
         "key_confidence": song.key_confidence,
     }
+
+
+def _stream_payload(song: Song) -> dict | None:
+    urls = streaming.stream_urls(song) if song.status != Song.Status.READY else None
+    if urls is None:
+        return None
+    return {"instrumental_url": urls.instrumental, "vocals_url": urls.vocals,
+            "seconds": round(urls.seconds, 2), "complete": urls.complete}
+
+
+def _rounded(seconds: float | None) -> int | None:
+    return None if seconds is None else round(seconds)
 
 
 def _lyrics_url(song: Song) -> str:
@@ -147,7 +191,7 @@ def _gone_song_payload(entry: QueueEntry) -> dict:
     """A history entry whose song was deleted from the library: the names it was sung under."""
     return {
         "id": None, "title": entry.song_title, "artist": entry.song_artist, "duration": None, "status": "deleted",
-        "ready": False, "cover_thumb_url": None, "instrumental_url": None, "vocals_url": None, "lyrics_url": None,
+        "ready": False, "stream": None, "playable_in_seconds": None, "cover_thumb_url": None, "instrumental_url": None, "vocals_url": None, "lyrics_url": None,
         "key": None, "key_confidence": None,
     }
 
@@ -194,11 +238,15 @@ def entry_payload(entry: QueueEntry, singers: dict[int, Singer], failed_keys: se
 
 
 def queue_payload(snapshot: RoomSnapshot, now: datetime | None = None) -> list[dict]:
-    """The waiting entries in the order they will play, each with its estimated start."""
+    """The waiting entries in the order they will play, each with its estimated start.
+    `up_next` marks the one the player starts next (player_payload's `up_next`): the first
+    that can play, which is not always the first in line."""
     now = now or timezone.now()
+    following = up_next(snapshot)
     return [
         {
             **entry_payload(snapshot.entries[planned.entry.id], snapshot.singers, snapshot.failed_keys),
+            "up_next": following is not None and following.pk == planned.entry.id,
             "position": planned.position,
             "estimated_start": planned.starts_at.isoformat(),
             "wait_seconds": round(planned.wait_seconds, 1),
@@ -208,22 +256,50 @@ def queue_payload(snapshot: RoomSnapshot, now: datetime | None = None) -> list[d
     ]
 
 
+def up_next(snapshot: RoomSnapshot) -> QueueEntry | None:
+    """Who sings next, as every page says it: the first entry that can play, else (the
+    songs ahead all still being prepared) the first in the queue, getting ready."""
+    chosen = snapshot.next_up()
+    if chosen is not None:
+        return chosen
+    order = snapshot.order()
+    return snapshot.entries[order[0].id] if order else None
+
+
 def player_payload(snapshot: RoomSnapshot, now: datetime | None = None) -> dict:
     """What the TV shows: the current entry, playing or paused, where, and who is next.
 
     `position` is where the player is at `server_time`; while not paused it goes on at
-    one second per second, so a TV computes its own position from the two.
+    one second per second after `starts_in` seconds of interlude ("Up next: Ann", a
+    countdown), and never past `limit` (a song still separating: the end of its stream so
+    far; `holding` says the position waits there), so a TV computes its own position from
+    these. `up_next` carries `getting_ready` and `ready_in_seconds` when its song cannot
+    play yet.
     """
     now = now or timezone.now()
     room = snapshot.room
     current = snapshot.current()
-    up_next = snapshot.next_up()
+    following = up_next(snapshot)
+    position = room.position_now(now) if current else 0.0
+    limit = room.position_limit if current else None
+    playing = current is not None and not room.paused
+    next_payload = None
+    if following is not None:
+        next_payload = entry_payload(following, snapshot.singers, snapshot.failed_keys)
+        getting_ready = following.song is not None and not is_playable(following.song)
+        next_payload["getting_ready"] = getting_ready
+        next_payload["ready_in_seconds"] = _rounded(playable_in(following.song)) if getting_ready else None
     return {
         "entry": entry_payload(current, snapshot.singers, snapshot.failed_keys) if current else None,
         "paused": room.paused or current is None,
-        "position": round(room.position_now(now), 3) if current else 0.0,
+        "position": round(position, 3),
         "server_time": now.isoformat(),
-        "up_next": entry_payload(up_next, snapshot.singers, snapshot.failed_keys) if up_next else None,
+        "starts_in": round(room.starts_in(now), 3) if current else 0.0,
+        "limit": round(max(limit, room.position), 3) if limit is not None else None,
+        "holding": playing and limit is not None and position >= max(limit, room.position) - 0.05,
+        "held": room.held,
+        "interlude_seconds": room.interlude_seconds,
+        "up_next": next_payload,
     }
 
 
@@ -238,6 +314,7 @@ def room_payload(room: Room) -> dict:
         "requests": room.requests,
         "request_max_minutes": room.request_max_minutes,
         "max_pending_requests": room.max_pending_requests,
+        "interlude_seconds": room.interlude_seconds,
         "owner": str(room.owner),
         "created_at": room.created_at.isoformat(),
     }

@@ -14,6 +14,7 @@ import math
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.contrib.auth.hashers import check_password, make_password
 from django.db import IntegrityError, transaction
@@ -27,6 +28,7 @@ from queue_app.access import Actor, forbidden, require_host
 from queue_app.models import CODE_ALPHABET, CODE_LENGTH, QueueEntry, Room, Singer, SongRequest
 from queue_app.selectors import RoomSnapshot
 from songs import keys
+from songs.audio import hls
 from songs.models import Song
 
 EntryStatus = QueueEntry.Status
@@ -137,16 +139,17 @@ def room_create(
 
 
 # The bounds of the request settings (the model's validators, for every caller).
-_REQUEST_LIMITS = {"request_max_minutes": (1, 60), "max_pending_requests": (1, 20)}
+_REQUEST_LIMITS = {"request_max_minutes": (1, 60), "max_pending_requests": (1, 20), "interlude_seconds": (0, 60)}
 
 
 def room_update(*, room: Room, actor: Actor, **changes) -> Room:
     """Settings (host): name, is_open, rotation_mode, max_waiting_per_singer, password ("" removes
-    it), and the song requests: requests (off, host, auto), request_max_minutes, max_pending_requests."""
+    it), the song requests: requests (off, host, auto), request_max_minutes, max_pending_requests;
+    and interlude_seconds (the "Up next" pause between singers, 0 to 60)."""
     require_host(actor)
     allowed = {
         "name", "is_open", "rotation_mode", "max_waiting_per_singer", "password",
-        "requests", "request_max_minutes", "max_pending_requests",
+        "requests", "request_max_minutes", "max_pending_requests", "interlude_seconds",
     }
     unknown = set(changes) - allowed
     if unknown:
@@ -467,18 +470,55 @@ def queue_entries_move_song(*, from_song: Song, to_song: Song) -> None:
             _publish_all(room)
 
 
-def rooms_song_changed(*, song_id, room_ids: list[int] | None = None) -> None:
-    """A song became ready, failed, was deleted or restored: every room where it waits or
-    plays is drawn again (its "processing" badge goes, who is up next may change), as one
-    change of each room. `room_ids`: the rooms to tell when the entries are already gone
-    (a hard delete takes them with the song)."""
+def rooms_song_changed(*, song_id, room_ids: list[int] | None = None, start_if_next: bool = False) -> None:
+    """A song changed (became playable or ready, its stream grew, it failed, was deleted,
+    restored or renamed): every room where it waits or plays is drawn again as one change
+    (its badge, who is up next), a room playing it moves its stream limit (the TVs hold or
+    resume), and with `start_if_next` (it just became playable) an idle room that is not
+    held, whose next song it is, starts it after the interlude. `room_ids`: the rooms to
+    tell when the entries are already gone (a hard delete takes them with the song)."""
+    now = timezone.now()
     with transaction.atomic():
         if room_ids is None:
             room_ids = rooms_with_song(song_id=song_id)
         for room in Room.objects.filter(pk__in=list(room_ids)).order_by("pk"):  # one lock order: no deadlock
             room = _lock_room(room)
-            _bump(room)
+            snapshot = RoomSnapshot(room)
+            current = snapshot.current()
+            if current is not None and current.song_id == song_id:
+                _follow_stream(room, current.song, now)
+            elif current is None and start_if_next and not room.held:
+                up = snapshot.next_up()
+                if up is not None and up.song_id == song_id:
+                    _start(room, snapshot, up, now)  # it became playable: on by itself
+            _bump(room, *PLAYER_FIELDS)
             _publish_all(room)
+
+
+# Seconds of stream a held song needs beyond where it waits before it plays on: two
+# segments, so it does not stop again at the very next one.
+RESUME_AHEAD = 2.0 * hls.SEGMENT_SECONDS
+
+
+def _follow_stream(room: Room, song: Song | None, now) -> None:
+    """The current song's stream grew (or started again, after a crash): where the position
+    may go now. Stopped at the old limit, it resumes from there once the stream is
+    RESUME_AHEAD beyond; a stream that no longer reaches the position holds it there."""
+    limit = selectors.stream_limit(song)
+    if room.paused:
+        room.position_limit = limit
+        return
+    position = room.position_now(now)
+    interlude = room.starts_in(now) > 0
+    stalled = room.position_limit is not None and position >= max(room.position_limit, room.position) - 0.05
+    if limit is None or limit >= position + (RESUME_AHEAD if stalled else 0.0):
+        if stalled and not interlude:
+            room.position, room.position_at = position, now  # on from where it waited
+        room.position_limit = limit
+    else:
+        if not interlude:
+            room.position, room.position_at = position, now
+        room.position_limit = position  # wait here
 
 
 def queue_entries_song_deleting(*, song_id) -> list[int]:
@@ -509,7 +549,9 @@ def rooms_with_song(*, song_id) -> list[int]:
 # --- the player (host, or a TV signed in as the host) -------------------------------------
 
 
-def _start(room: Room, snapshot: RoomSnapshot, entry: QueueEntry, now) -> None:
+def _start(room: Room, snapshot: RoomSnapshot, entry: QueueEntry, now, *, interlude: bool = True) -> None:
+    """`entry` becomes the current song. With `interlude`, it begins after the room's
+    interlude (the position stays 0 until then: every TV counts down "Up next")."""
     pins = rotation.pins_after_leave(snapshot.order(), {entry.pk})
     entry.remember_names()  # the history shows the song as it was sung (a title edited since)
     QueueEntry.objects.filter(pk=entry.pk).update(
@@ -517,7 +559,9 @@ def _start(room: Room, snapshot: RoomSnapshot, entry: QueueEntry, now) -> None:
         song_title=entry.song_title, song_artist=entry.song_artist, singer_name=entry.singer_name,
     )
     _write_pins(room, pins)
-    room.paused, room.position, room.position_at = False, 0.0, now
+    wait = timedelta(seconds=room.interlude_seconds if interlude else 0)
+    room.paused, room.position, room.position_at = False, 0.0, now + wait
+    room.position_limit = selectors.stream_limit(entry.song)
 
 
 def _publish_all(room: Room) -> None:
@@ -526,7 +570,7 @@ def _publish_all(room: Room) -> None:
     events.player_state(snapshot)
 
 
-PLAYER_FIELDS = ("paused", "position", "position_at")
+PLAYER_FIELDS = ("paused", "position", "position_at", "position_limit", "held")
 
 
 def player_next(*, room: Room, actor: Actor, skip: bool = False, expected_entry: int | None = None) -> Room:
@@ -544,16 +588,18 @@ def player_next(*, room: Room, actor: Actor, skip: bool = False, expected_entry:
             return room
         if skip and current is None:
             raise Conflict("Nothing is playing to skip.")
+        if expected_entry is None:
+            room.held = False  # the host moved on by hand
         if current is not None:
             current.status = EntryStatus.SKIPPED if skip else EntryStatus.DONE
             current.finished_at = now
             current.save(update_fields=["status", "finished_at"])
         snapshot = RoomSnapshot(room)  # again: a skipped song is no turn, which can change the order
         up = snapshot.next_up()
-        if up is not None:
+        if up is not None and not (room.held and expected_entry is not None):
             _start(room, snapshot, up, now)
         else:
-            room.paused, room.position, room.position_at = True, 0.0, now
+            room.paused, room.position, room.position_at, room.position_limit = True, 0.0, now, None
         _bump(room, *PLAYER_FIELDS)
         _publish_all(room)
     return room
@@ -586,42 +632,54 @@ def player_previous(*, room: Room, actor: Actor) -> Room:
             last.save(update_fields=["status", "started_at", "finished_at"])
             if current is not None:
                 _write_pins(room, rotation.pins_after_move(RoomSnapshot(room).order(), current.pk, 0))
-        room.paused, room.position, room.position_at = False, 0.0, now
+        playing = QueueEntry.objects.select_related("song").filter(room=room, status=EntryStatus.PLAYING).first()
+        room.paused, room.position, room.position_at, room.held = False, 0.0, now, False
+        room.position_limit = selectors.stream_limit(playing.song if playing else None)
         _bump(room, *PLAYER_FIELDS)
         _publish_all(room)
     return room
 
 
 def player_play(*, room: Room, actor: Actor) -> Room:
-    """Resume the current song, or start the next one when nothing is playing."""
+    """Resume the current song, or start the next one when nothing is playing. During an
+    interlude, start the song at once. Play also releases a held room: with nothing that
+    can play yet, the next song to become playable starts by itself."""
     require_host(actor)
     now = timezone.now()
     with transaction.atomic():
         room = _lock_room(room)
+        was_held, room.held = room.held, False
         snapshot = RoomSnapshot(room)
-        if snapshot.current() is None:
-            up = snapshot.next_up()
-            if up is None:
-                raise Conflict("There is no ready song in the queue to play.")
-            _start(room, snapshot, up, now)
+        if snapshot.current() is not None:
+            if room.paused:
+                room.paused, room.position_at = False, now
+            elif room.starts_in(now) > 0:
+                room.position_at = now  # the interlude ends now
+            _bump(room, *PLAYER_FIELDS)
+            events.player_state(RoomSnapshot(room))
+            return room
+        up = snapshot.next_up()
+        if up is not None:
+            _start(room, snapshot, up, now, interlude=False)
             _bump(room, *PLAYER_FIELDS)
             _publish_all(room)
             return room
-        if room.paused:
-            room.paused, room.position_at = False, now
-        _bump(room, *PLAYER_FIELDS)
-        events.player_state(RoomSnapshot(room))
-    return room
+        if was_held:
+            _bump(room, *PLAYER_FIELDS)
+            events.player_state(snapshot)
+    raise Conflict("There is no song in the queue that can play yet.")
 
 
 def player_pause(*, room: Room, actor: Actor) -> Room:
+    """Pause the song, or hold the interlude before it. The room is held: nothing starts
+    by itself (a song that becomes playable waits for Play). With nothing playing, it
+    only holds the room."""
     require_host(actor)
     now = timezone.now()
     with transaction.atomic():
         room = _lock_room(room)
-        if not QueueEntry.objects.filter(room=room, status=EntryStatus.PLAYING).exists():
-            raise Conflict("Nothing is playing to pause.")
-        if not room.paused:
+        room.held = True
+        if QueueEntry.objects.filter(room=room, status=EntryStatus.PLAYING).exists() and not room.paused:
             room.position, room.paused, room.position_at = room.position_now(now), True, now
         _bump(room, *PLAYER_FIELDS)
         events.player_state(RoomSnapshot(room))
@@ -640,7 +698,10 @@ def player_seek(*, room: Room, actor: Actor, position: float) -> Room:
             raise Conflict("Nothing is playing to seek in.")
         if current.song.duration:
             position = min(position, current.song.duration)
-        room.position, room.position_at = float(position), now
+        limit = selectors.stream_limit(current.song)
+        if limit is not None:
+            position = min(position, limit)  # only within what the stream holds
+        room.position, room.position_at, room.position_limit = float(position), now, limit
         _bump(room, *PLAYER_FIELDS)
         events.player_state(RoomSnapshot(room))
     return room

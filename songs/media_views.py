@@ -15,6 +15,7 @@ from django.http import HttpResponseForbidden, HttpResponseNotFound
 from django.views.decorators.http import require_safe
 
 from songs import files
+from songs.audio import hls
 from songs.models import Song
 
 logger = logging.getLogger(__name__)
@@ -76,4 +77,34 @@ def song_file(request, song_id, name: str):
         return files.file_response(request, path)
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         # Registered but gone (a reprocess is replacing it, or the disk was tidied by hand).
+        return _not_found()
+
+
+# What a player is told each stream file is (hls.js and Safari read the playlist's type).
+_STREAM_TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".mp4": "audio/mp4", ".m4s": "audio/mp4"}
+
+
+@require_safe
+def song_stream_file(request, song_id, stream: str, name: str):
+    """A file of the live stream of a song being separated (songs/streaming.py).
+
+    Only the song's current stream, and only names of the stream's own pattern, are
+    served: the URL cannot reach any other file. The same people as the stems may read it.
+    """
+    song = Song.objects.filter(pk=song_id).first()
+    if song is None or not can_read_song_files(request.user, song):
+        if not request.user.is_authenticated:
+            return HttpResponseForbidden("Sign in to play songs.\n", content_type="text/plain; charset=utf-8")
+        return _not_found()
+    if not can_read_audio(request.user):
+        return HttpResponseForbidden(
+            "Only the hosts can play or download the songs' audio.\n", content_type="text/plain; charset=utf-8"
+        )
+    if not song.stream or stream != song.stream or not hls.FILE_NAME.match(name):
+        return _not_found()
+    path = song.stream_folder / name
+    try:
+        return files.file_response(request, path, content_type=_STREAM_TYPES[path.suffix])
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        # Not written yet (a player asked ahead), or the stream of an attempt that was replaced.
         return _not_found()

@@ -84,6 +84,13 @@ class Song(models.Model):
     key = models.CharField(max_length=16, blank=True)
     key_confidence = models.FloatField(null=True, blank=True)
 
+    # The live stream of the separation running now or last (songs/streaming.py): the
+    # attempt's folder under stream/, how many seconds of audio its playlists hold, and
+    # how fast it grew (seconds of audio per second). Blank / None when never streamed.
+    stream = models.CharField(max_length=16, blank=True)
+    stream_seconds = models.FloatField(null=True, blank=True)
+    stream_rate = models.FloatField(null=True, blank=True)
+
     locked_fields = models.JSONField(
         default=list, blank=True, help_text="Fields the host edited: automatic enrichment leaves them alone."
     )
@@ -145,6 +152,10 @@ class Song(models.Model):
         """Where the browser gets this file (the Range-capable song file endpoint)."""
         name = self.files.get(kind)
         return reverse("song-file", args=[self.pk, name]) if name else None
+
+    @property
+    def stream_folder(self) -> Path | None:
+        return self.folder / "stream" / self.stream if self.stream else None
 
     def has_file(self, kind: str) -> bool:
         path = self.file_path(kind)

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from common.errors import ApplicationError, Conflict
 from jobs.models import Job
-from songs import events, keys, search_index, signals
+from songs import events, keys, search_index, signals, streaming
 from songs.audio import ffmpeg
 from songs.errors import AdapterError, TransientError
 from songs.models import Song
@@ -47,16 +47,19 @@ _SEARCHED = {"title", "artist", "album", "lyrics_synced", "lyrics_plain"}
 _batched: contextvars.ContextVar[dict | None] = contextvars.ContextVar("songs_batched", default=None)
 
 
-def song_announce(song: Song, *, deleting: bool = False) -> None:
+def song_announce(song: Song, *, deleting: bool = False, was_playable: bool | None = None) -> None:
     """Tell the library (an event after commit) and the layers above (a signal, now) that
-    `song` changed. `deleting`: sent before a hard delete takes the song's rows."""
+    `song` changed. `deleting`: sent before a hard delete takes the song's rows.
+    `was_playable`: whether it could be sung before this change (None: it did not change),
+    so the signal can say it became playable (a room waiting for it starts it)."""
     batch = _batched.get()
-    if batch is not None and not deleting:
+    if batch is not None and not deleting and was_playable is None:
         batch[song.pk] = song
         return
     if not deleting:
         events.song_changed(song)
-    signals.song_changed.send(sender=Song, song=song, deleting=deleting)
+    became_playable = was_playable is False and streaming.is_playable(song)
+    signals.song_changed.send(sender=Song, song=song, deleting=deleting, became_playable=became_playable)
 
 
 @contextlib.contextmanager
@@ -247,7 +250,7 @@ def song_restore(*, song: Song) -> Song:
     try:
         with transaction.atomic():
             song.save(update_fields=["deleted_at", "updated_at"])
-            song_announce(song)
+            song_announce(song, was_playable=False)
     except IntegrityError:
         # A song took its place between the check above and this save.
         song.deleted_at = Song.objects.filter(pk=song.pk).values_list("deleted_at", flat=True).first()
@@ -285,9 +288,10 @@ def song_mark_processing(*, song: Song) -> None:
 
 def song_mark_ready(*, song: Song) -> None:
     with transaction.atomic():
+        before = Song.objects.select_for_update().filter(pk=song.pk).first()
         Song.objects.filter(pk=song.pk).update(status=Song.Status.READY, error="", updated_at=timezone.now())
         song.refresh_from_db()
-        song_announce(song)
+        song_announce(song, was_playable=before is not None and streaming.is_playable(before))
 
 
 def song_mark_error(*, song: Song, message: str) -> None:
@@ -366,6 +370,37 @@ def _stat_of(folder: Path, name: str | None) -> tuple | None:
 def song_stem_stats(*, song: Song, kinds) -> dict[str, tuple | None]:
     """What song_key_render_install compares: each stem's (mtime, size) now."""
     return {kind: _stat_of(song.folder, song.files.get(kind)) for kind in kinds}
+
+
+def song_stream_begin(*, song: Song, stream: str) -> Path:
+    """A separation begins streaming into a new folder: the streams of earlier attempts go
+    (their segments would not follow on from a fresh start), and players hear of the new
+    one. Returns the folder to stream into."""
+    shutil.rmtree(song.folder / "stream", ignore_errors=True)
+    song_stream_progress(song=song, stream=stream, seconds=0.0, rate=None)
+    return song.stream_folder
+
+
+def song_stream_end(*, song: Song) -> None:
+    """The separation stopped short (a cancel, an error): its stream goes, and players hear
+    that the song cannot be sung from it any more."""
+    shutil.rmtree(song.folder / "stream", ignore_errors=True)
+    if song.stream or song.stream_seconds is not None:
+        song.stream, song.stream_seconds, song.stream_rate = "", None, None
+        with transaction.atomic():
+            Song.objects.filter(pk=song.pk).update(stream="", stream_seconds=None, stream_rate=None)
+            song_announce(song)
+
+
+def song_stream_progress(*, song: Song, stream: str, seconds: float, rate: float | None) -> None:
+    """How far the song's live stream reaches and how fast it grows: the rooms redraw (a
+    song may have become playable, a held TV may resume) and the library's row too."""
+    was_playable = streaming.is_playable(song)
+    song.stream, song.stream_seconds, song.stream_rate = stream, seconds, rate
+    with transaction.atomic():
+        # Only these columns: the stage's copy of the song may be older than the row.
+        Song.objects.filter(pk=song.pk).update(stream=stream, stream_seconds=seconds, stream_rate=rate)
+        song_announce(song, was_playable=was_playable)
 
 
 def song_key_renders_drop(*, song: Song) -> list[str]:

@@ -98,6 +98,9 @@ class RoomFactory(DjangoModelFactory):
     name = "Friday"
     code = factory.Sequence(room_code)
     owner = factory.SubFactory(UserFactory, host=True)
+    # No "Up next" pause: a test that starts a song hears it at once (the interlude's own
+    # tests set it).
+    interlude_seconds = 0
 
 
 class SingerFactory(DjangoModelFactory):

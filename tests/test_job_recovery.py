@@ -128,7 +128,9 @@ def test_a_job_starting_again_removes_what_an_interrupted_attempt_left(broker, i
     job = broker.run(result.job)
     assert job.status == Job.Status.COMPLETED, job.error_message
     assert not [path for path in leftovers if path.exists()]
-    assert sorted(p.name for p in folder.iterdir()) == sorted(job.song.files.values())
+    # Its files, and the live stream its separation played from (only this attempt's).
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*job.song.files.values(), "stream"])
+    assert [p.name for p in (folder / "stream").iterdir()] == [job.song.stream]
 
 
 def test_a_failed_job_leaves_no_temporary_file(broker, internet):

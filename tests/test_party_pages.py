@@ -100,8 +100,9 @@ MATRIX = {
     "settings":                         (403, 403, 403, 403, 200, 200, 403),
     "unpin":                            (403, 403, 403, 403, 200, 200, 403),
     "play":                             (403, 403, 403, 403, 200, 200, 403),
-    # Nothing plays yet, nothing has played: the host is told why (409).
-    "pause":                            (403, 403, 403, 403, 409, 409, 403),
+    # With nothing playing, pause holds the room (nothing starts by itself).
+    "pause":                            (403, 403, 403, 403, 200, 200, 403),
+    # Nothing has played: the host is told why (409).
     "previous":                         (403, 403, 403, 403, 409, 409, 403),
     "leave":                            (403, 403, 302, 302, 403, 403, 403),
     "view TV page":                     (302, 403, 302, 403, 200, 200, 403),
@@ -516,7 +517,7 @@ def test_it_runs_the_player_from_the_buttons(room, carols):
 
 
 def test_it_answers_a_player_button_that_cannot_work_with_a_409(room, carols):
-    response = carols.post(f"/rooms/{room.code}/host/player", {"action": "pause"}, **HTMX)
+    response = carols.post(f"/rooms/{room.code}/host/player", {"action": "skip"}, **HTMX)
     assert response.status_code == 409 and "Nothing is playing" in response.content.decode()
 
 

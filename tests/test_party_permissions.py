@@ -85,7 +85,8 @@ MATRIX = {
     # Nothing has played yet: the host is let through and told why it cannot work (409).
     "next":               (200, 200, 403, 403, 403, 403),
     "previous":           (409, 409, 403, 403, 403, 403),
-    "pause":              (409, 409, 403, 403, 403, 403),
+    # With nothing playing, pause holds the room (nothing starts by itself).
+    "pause":              (200, 200, 403, 403, 403, 403),
     "seek":               (409, 409, 403, 403, 403, 403),
 }
 

@@ -418,7 +418,11 @@ def test_it_tells_the_rooms_where_a_song_is_queued_when_the_song_changes(
     ready = {item["song"]["title"]: item["song"]["ready"] for item in events[0]["queue"]}
     up_next = events[1]["player"]["up_next"]["song"]["title"]
     if change in ("ready", "restore"):
-        assert before == "Ben Quick" and up_next == "Ann Slow" and ready["Ann Slow"] is True
+        # Ann's turn came first and nothing plays: her song starts by itself (after the
+        # interlude), and Ben is up next.
+        now = events[1]["player"]["entry"]["song"]["title"]
+        assert before == "Ben Quick" and now == "Ann Slow" and up_next == "Ben Quick"
+        assert events[1]["player"]["starts_in"] == pytest.approx(Room.objects.get(pk=room.pk).interlude_seconds, abs=1)
     elif change == "hard delete":
         assert before == "Ann Slow" and titles == ["Ben Quick"] and up_next == "Ben Quick"
     elif change == "soft delete":

@@ -120,8 +120,7 @@ def test_the_player_runs_through_the_queue(code, host_api):
     ("body", "status", "message"),
     [
         ({"action": "skip"}, 409, "Nothing is playing to skip."),
-        ({"action": "pause"}, 409, "Nothing is playing to pause."),
-        ({"action": "play"}, 409, "There is no ready song in the queue to play."),
+        ({"action": "play"}, 409, "There is no song in the queue that can play yet."),
         ({"action": "seek"}, 400, "seek needs a position in seconds."),
         ({"action": "dance"}, 400, None),
         ({"action": "seek", "position": -1}, 400, None),

@@ -13,7 +13,7 @@ import pytest
 import torch
 from demucs.apply import apply_model
 
-from songs.audio import separation
+from songs.audio import hls, separation
 from songs.audio.separation import SeparationConfig, separate, separate_blocks
 from songs.errors import Cancelled, PermanentError, TransientError
 from tests.demucs_model import SMALL_NAME, build_small_htdemucs
@@ -275,3 +275,62 @@ def test_it_never_clips_and_scales_both_stems_alike(tmp_path: Path, model_dir: P
     expected = {"vocals": vocals, "instrumental": reference.sum(axis=0) - vocals}
     for name, stem in stems.items():
         assert np.abs(stem - expected[name] * result.gain).max() < 1e-4, name
+
+
+# --- the live stream (singing while it separates) -------------------------------------------
+
+
+def test_a_streamed_separation_ends_with_the_same_files_and_a_playable_stream_of_each_stem(
+    tmp_path: Path, config: SeparationConfig
+) -> None:
+    song = write_audio(tmp_path / "song.wav", synthetic_mix(20.0))
+    plain = separate(song, out_dir=tmp_path / "plain", config=config)
+    reports: list[float] = []
+
+    streamed = separate(song, out_dir=tmp_path / "streamed", config=config,
+                        stream_dir=tmp_path / "stream", on_stream=reports.append)
+
+    for attribute in ("vocals", "instrumental", "vocals_compressed", "instrumental_compressed"):
+        a, b = decode(getattr(plain, attribute)), decode(getattr(streamed, attribute))
+        assert a.shape == b.shape and np.array_equal(a, b), attribute
+    # It grew as the model ran: several reports, rising, the last the whole song.
+    assert len(reports) >= 3 and reports == sorted(reports)
+    assert reports[0] < 20.0 - 2 * hls.SEGMENT_SECONDS
+    assert reports[-1] == pytest.approx(20.0, abs=0.1)
+    for stem in hls.STEMS:
+        playlist = tmp_path / "stream" / hls.playlist_name(stem)
+        seconds, complete = hls.held_seconds(playlist)
+        assert complete and seconds == pytest.approx(20.0, abs=0.1)
+        assert "#EXT-X-PLAYLIST-TYPE:EVENT" in playlist.read_text()
+        assert all(hls.FILE_NAME.match(path.name) for path in playlist.parent.iterdir())
+        # What a player hears from the stream is the finished stem (one AAC encode feeds
+        # both), give or take the encoder's priming frame, which ffmpeg does not trim
+        # from the segments.
+        heard = decode(playlist)
+        final = decode(getattr(streamed, f"{stem}_compressed"))
+        assert 0 <= heard.shape[1] - final.shape[1] <= 2 * AAC_FRAME
+        errors = [np.abs(heard[:, lead:lead + final.shape[1]] - final).max() for lead in (0, AAC_FRAME, 2 * AAC_FRAME)
+                  if lead + final.shape[1] <= heard.shape[1]]
+        assert min(errors) < 1e-4, stem
+
+
+def test_a_paced_separation_takes_at_least_its_pace(tmp_path: Path, config: SeparationConfig) -> None:
+    song = write_audio(tmp_path / "song.wav", synthetic_mix(6.0))
+    paced = SeparationConfig(**{**config.__dict__, "pace": 0.5})
+    result = separate(song, out_dir=tmp_path / "stems", config=paced)
+    assert result.seconds >= 3.0
+
+
+def test_a_peak_over_full_scale_keeps_the_stream_going_and_turns_the_files_down(
+    tmp_path: Path, model_dir: Path
+) -> None:
+    build_small_htdemucs(model_dir, name="loud_htdemucs", signature="10d0a001", output_gain=40)
+    config = SeparationConfig(name="loud_htdemucs", model_dir=model_dir, device="cpu", threads=1)
+    song = write_audio(tmp_path / "loud.wav", synthetic_mix(8.0))
+
+    result = separate(song, out_dir=tmp_path / "stems", config=config, stream_dir=tmp_path / "stream")
+
+    assert result.gain < 1.0
+    assert np.abs(decode(result.instrumental)).max() <= 1.0
+    seconds, complete = hls.held_seconds(tmp_path / "stream" / hls.playlist_name("instrumental"))
+    assert complete and seconds == pytest.approx(8.0, abs=0.1)

@@ -95,7 +95,7 @@ def test_it_adds_a_result_and_answers_with_its_row_on_top_of_the_list(staff_clie
     assert (song.source, song.source_id, song.status) == ("youtube", QUEEN.id, "pending")
     page = response.content.decode()
     assert "Added; it is being downloaded." in page
-    assert '<div hx-swap-oob="afterbegin:#song-list">' in page and f'id="song-{song.pk}"' in page
+    assert '<div hx-swap-oob="afterbegin:#song-list" data-new-row>' in page and f'id="song-{song.pk}"' in page
     assert [task[0] for task in queued] == ["songs.tasks.run_job"]
 
     # Searching again, it is in the library (from the cache: YouTube is not asked twice).

@@ -72,3 +72,15 @@ def key_stepper(context, shift, url="", target="", name="", status=""):
         "can_lower": shift > -KEY_STEP_RANGE, "can_raise": shift < KEY_STEP_RANGE,
         "low": -KEY_STEP_RANGE, "high": KEY_STEP_RANGE, "csrf_token": context.get("csrf_token"),
     }
+
+
+@register.filter
+def about_seconds(seconds) -> str:
+    """40 → "about 40 s", 150 → "about 3 min": a wait as the party pages say it."""
+    try:
+        seconds = float(seconds)
+    except (TypeError, ValueError):
+        return ""
+    if seconds < 90:
+        return f"about {max(1, round(seconds))} s"
+    return f"about {round(seconds / 60)} min"

@@ -24,6 +24,14 @@ How it works, and why:
   `vocals + instrumental` equal to the model's estimate of the mix (the vocal
   guide mixes them back together) and never distorts, which a per-sample soft
   limiter would.
+* **A live stream while it runs.** Given a `stream_dir`, the AAC encoder of each stem
+  also writes an HLS event playlist of short fMP4 segments there (ffmpeg's `tee`
+  muxer: one encode feeds both the .m4a and the stream, so streaming costs no
+  second encode). A player can start the song before the model has finished and
+  play the stems as they grow; `on_stream(seconds)` reports how much audio both
+  playlists hold after every block. The finished files are the same as without a
+  stream; the stream itself stays at gain 1 (a rare peak over full scale clips
+  there, as the finished files are turned down).
 * **Outputs** go to temporary names in `out_dir` and are `os.replace`d into
   place, `vocals.flac` last, so its presence means all four files are complete.
   On error or cancel every partial file is removed.
@@ -53,6 +61,8 @@ import imageio_ffmpeg
 import numpy as np
 import torch
 
+from songs.audio import hls as stream_files
+from songs.audio.hls import INSTRUMENTAL, VOCALS
 from songs.errors import Cancelled, PermanentError, TransientError
 
 log = logging.getLogger(__name__)
@@ -60,8 +70,6 @@ log = logging.getLogger(__name__)
 ProgressCallback = Callable[[int, str], None]
 CancelCheck = Callable[[], bool]
 
-VOCALS = "vocals"
-INSTRUMENTAL = "instrumental"
 LOSSLESS_SUFFIX = ".flac"
 COMPRESSED_SUFFIX = ".m4a"
 AAC_BITRATE = "192k"
@@ -105,12 +113,18 @@ class SeparationConfig:
     overlap: float = 0.10
     shifts: int = 0
     segment: float | None = None
+    # Seconds of wall time each second of audio takes at least (0: as fast as the model
+    # goes). For tests and demonstrations of singing while a song separates: a slow
+    # machine, on purpose, at a known speed (DEMUCS_PACE).
+    pace: float = 0.0
 
     def __post_init__(self) -> None:
         if self.device not in ("auto", "cuda", "cpu"):
             raise ValueError(f"device must be auto, cuda or cpu, not {self.device!r}")
         if not 0.0 <= self.overlap < 1.0:
             raise ValueError(f"overlap must be in [0, 1), not {self.overlap}")
+        if self.pace < 0:
+            raise ValueError(f"pace must be >= 0, not {self.pace}")
         if self.shifts < 0 or self.threads < 0:
             raise ValueError("shifts and threads must be >= 0")
         if self.segment is not None and self.segment <= 0:
@@ -327,22 +341,31 @@ def separate(
     config: SeparationConfig,
     on_progress: ProgressCallback | None = None,
     is_cancelled: CancelCheck | None = None,
+    stream_dir: Path | None = None,
+    on_stream: StreamCallback | None = None,
 ) -> SeparationResult:
     """Split `audio_path` into vocals and instrumental files in `out_dir`.
+
+    With `stream_dir`, both stems are also streamed there as they are separated
+    (songs/audio/hls.py names the files); `on_stream` hears how many seconds the
+    stream holds.
 
     Raises PermanentError (`not_audio`, `model_unavailable`) and Cancelled. A CUDA
     out-of-memory error is retried once on the CPU.
     """
     progress = _monotonic(on_progress)
+    stream = _Stream(Path(stream_dir), on_stream) if stream_dir is not None else None
     try:
-        return _separate_on(audio_path, Path(out_dir), config, progress, is_cancelled)
+        return _separate_on(audio_path, Path(out_dir), config, progress, is_cancelled, stream)
     except torch.OutOfMemoryError:
         if resolve_device(config.device) != "cuda":
             raise
         log.warning("CUDA ran out of memory separating %s; retrying on the CPU", audio_path)
         torch.cuda.empty_cache()
         cpu = replace(config, device="cpu")
-        return _separate_on(audio_path, Path(out_dir), cpu, progress, is_cancelled)
+        if stream is not None:
+            stream.reset()
+        return _separate_on(audio_path, Path(out_dir), cpu, progress, is_cancelled, stream)
 
 
 def _separate_on(
@@ -351,6 +374,7 @@ def _separate_on(
     config: SeparationConfig,
     progress: ProgressCallback,
     is_cancelled: CancelCheck | None,
+    stream: _Stream | None = None,
 ) -> SeparationResult:
     started = time.perf_counter()
     cancelled = is_cancelled or (lambda: False)
@@ -370,19 +394,21 @@ def _separate_on(
         # One decode: it reads the original's rate, takes the mean/std the model
         # normalises with, and leaves the samples in `mix` for the segments.
         source = _decode(audio_path, warm, mix)
-        encoders = _StemEncoders(parts, warm, source.sample_rate)
+        encoders = _StemEncoders(parts, warm, source.sample_rate, stream)
         try:
-            peak = _separate_to_spill(source, warm, config, spill, encoders, progress, cancelled)
+            peak = _separate_to_spill(source, warm, config, spill, encoders, progress, cancelled, stream)
             if cancelled():
                 raise Cancelled()
             gain = min(1.0, _PEAK_CEILING / peak) if peak > _PEAK_CEILING else 1.0
             progress(99, "Encoding stems")
-            if gain == 1.0 and encoders.running:
+            encoded = encoders.running  # not when a peak over full scale stopped them
+            if encoded:
                 encoders.finish()  # they encoded while the model ran; only the tail is left
-            else:
-                # A peak passed full scale: the streamed files are unusable; encode the
-                # spilled stems again with one common gain.
-                encoders.abort()
+                if stream is not None:
+                    stream.check(final=True)
+            if gain != 1.0 or not encoded:
+                # A peak passed full scale: the encoded files are unusable; encode the
+                # spilled stems again with one common gain (the stream stays as it was).
                 _encode_stems(spill, parts, warm, source.sample_rate, gain)
         finally:
             encoders.abort()
@@ -428,11 +454,14 @@ def _separate_to_spill(
     encoders: _StemEncoders,
     progress: ProgressCallback,
     cancelled: CancelCheck,
+    stream: _Stream | None = None,
 ) -> float:
     """Run the model over the song; append both stems to raw float32 files and feed them
     to the encoders as they become final; return the peak."""
     vocals_index = warm.sources.index(VOCALS)
     peak = 0.0
+    written = 0  # frames
+    began = time.perf_counter()
 
     def on_segment(index: int, total: int) -> None:
         progress(min(98, 98 * index // total), f"Separated segment {index} of {total}")
@@ -460,11 +489,23 @@ def _separate_to_spill(
                 peak = max(peak, float(stem.abs().max()))
                 data = stem.t().contiguous().numpy().tobytes()
                 file.write(data)
-                if peak > _PEAK_CEILING:
+                if peak > _PEAK_CEILING and stream is None:
                     encoders.abort()  # it will be encoded again with a gain; stop wasting CPU
                 else:
                     encoders.write(name, data)
+            written += sources.shape[-1]
+            if config.pace:
+                _wait_for_pace(began + config.pace * written / warm.samplerate, cancelled)
+            if stream is not None:
+                stream.check()
     return peak
+
+
+def _wait_for_pace(until: float, cancelled: CancelCheck) -> None:
+    while (left := until - time.perf_counter()) > 0:
+        if cancelled():
+            raise Cancelled()
+        time.sleep(min(left, 0.2))
 
 
 def separate_blocks(
@@ -753,9 +794,11 @@ def _file_blocks(path: Path, channels: int, frames: int) -> Iterator[torch.Tenso
 
 
 def _encode_command(
-    stem: str, source: str, parts: dict[str, Path], warm: WarmModel, sample_rate: int, gain: float
+    stem: str, source: str, parts: dict[str, Path], warm: WarmModel, sample_rate: int, gain: float,
+    stream_dir: Path | None = None,
 ) -> list[str]:
-    """ffmpeg reading one stem as raw float32 from `source` and writing both its files."""
+    """ffmpeg reading one stem as raw float32 from `source` and writing both its files
+    (and, with `stream_dir`, its live stream, from the same AAC encode)."""
     per_output: list[str] = []
     if gain != 1.0:
         per_output += ["-af", f"volume={gain:.9f}:precision=float"]
@@ -766,9 +809,55 @@ def _encode_command(
         "-f", "f32le", "-ar", str(warm.samplerate), "-ac", str(warm.audio_channels),
         "-i", source,
         *per_output, "-c:a", "flac", "-sample_fmt", "s32", "-f", "flac", str(parts[stem]),
-        *per_output, "-c:a", "aac", "-b:a", AAC_BITRATE, "-movflags", "+faststart",
-        "-f", "ipod", str(parts[f"{stem}_compressed"]),
+        *per_output, "-c:a", "aac", "-b:a", AAC_BITRATE,
+        *(_stream_outputs(stem, parts, stream_dir) if stream_dir is not None
+          else ["-movflags", "+faststart", "-f", "ipod", str(parts[f"{stem}_compressed"])]),
     ]
+
+
+def _stream_outputs(stem: str, parts: dict[str, Path], stream_dir: Path) -> list[str]:
+    # tee: the one AAC encode goes to the .m4a and to an HLS event playlist of 2 s fMP4
+    # segments. temp_file: a segment or playlist is renamed into place when complete, so
+    # a player never reads half of one. The tee muxer splits its options on ':' and '|',
+    # so the paths (folders Encore names: no such characters) are passed as they are.
+    names = stream_files.names(stem)
+    hls = ":".join([
+        "f=hls", f"hls_time={stream_files.SEGMENT_SECONDS}", "hls_playlist_type=event",
+        "hls_segment_type=fmp4", "hls_flags=temp_file+independent_segments",
+        f"hls_fmp4_init_filename={names['init']}",
+        f"hls_segment_filename={stream_dir / names['segments']}",
+    ])
+    return [
+        "-map", "0:a", "-f", "tee",
+        f"[f=ipod:movflags=+faststart]{parts[f'{stem}_compressed']}|[{hls}]{stream_dir / names['playlist']}",
+    ]
+
+
+StreamCallback = Callable[[float], None]
+
+
+class _Stream:
+    """Where the live stream goes, and who hears how far it reaches."""
+
+    def __init__(self, folder: Path, on_stream: StreamCallback | None):
+        self.folder = folder
+        self.on_stream = on_stream
+        self.reported = -1.0
+
+    def reset(self) -> None:
+        """Start again empty (a retry on the CPU): the old segments would not follow on."""
+        for path in self.folder.glob("*"):
+            path.unlink(missing_ok=True)
+        self.reported = -1.0
+
+    def check(self, *, final: bool = False) -> float:
+        """Read both playlists; report the seconds both hold when that grew (or at the end)."""
+        held = [stream_files.held_seconds(self.folder / stream_files.playlist_name(stem)) for stem in stream_files.STEMS]
+        seconds = min(seconds for seconds, _ in held)
+        if self.on_stream is not None and (seconds > self.reported or final):
+            self.reported = seconds
+            self.on_stream(seconds)
+        return seconds
 
 
 def _encode_failed(errors: list[str]) -> TransientError:
@@ -808,7 +897,9 @@ class _StemEncoders:
     caller's to remove. A failed ffmpeg surfaces as `encode_failed` (transient).
     """
 
-    def __init__(self, parts: dict[str, Path], warm: WarmModel, sample_rate: int):
+    def __init__(self, parts: dict[str, Path], warm: WarmModel, sample_rate: int, stream: _Stream | None = None):
+        if stream is not None:
+            stream.folder.mkdir(parents=True, exist_ok=True)
         self.procs: dict[str, subprocess.Popen] = {}
         self.queues: dict[str, queue.Queue] = {}
         self.threads: list[threading.Thread] = []
@@ -819,7 +910,8 @@ class _StemEncoders:
             for stem in (VOCALS, INSTRUMENTAL):
                 self.stderr[stem] = tempfile.TemporaryFile()
                 proc = subprocess.Popen(
-                    _encode_command(stem, "pipe:0", parts, warm, sample_rate, 1.0),
+                    _encode_command(stem, "pipe:0", parts, warm, sample_rate, 1.0,
+                                    stream.folder if stream is not None else None),
                     stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self.stderr[stem],
                 )
                 self.procs[stem] = proc

@@ -6,6 +6,8 @@ adapters, so a stage interrupted half-way leaves nothing that looks finished.
 """
 
 import logging
+import secrets
+import time
 from pathlib import Path
 
 from django.conf import settings
@@ -125,6 +127,7 @@ def separation_config():
         overlap=settings.DEMUCS_OVERLAP,
         shifts=settings.DEMUCS_SHIFTS,
         segment=settings.DEMUCS_SEGMENT,
+        pace=settings.DEMUCS_PACE,
     )
 
 
@@ -139,13 +142,30 @@ def separate(ctx) -> str | None:
     audio = song.file_path("audio")
     if audio is None or not audio.is_file():
         raise PermanentError("audio_missing", "The working audio file is missing; reprocess from transcode.")
-    result = separation.separate(
-        audio,
-        out_dir=song.folder,
-        config=separation_config(),
-        on_progress=ctx.progress,
-        is_cancelled=ctx.is_cancelled,
-    )
+    # The stems stream as they are separated, so the song can be sung before this ends
+    # (songs/streaming.py). Each attempt streams into a folder of its own.
+    stream = secrets.token_hex(4)
+    stream_dir = services.song_stream_begin(song=song, stream=stream)
+    began = time.monotonic()
+
+    def on_stream(seconds: float) -> None:
+        rate = seconds / max(time.monotonic() - began, 1e-3)
+        services.song_stream_progress(song=song, stream=stream, seconds=seconds, rate=rate)
+
+    try:
+        result = separation.separate(
+            audio,
+            out_dir=song.folder,
+            config=separation_config(),
+            on_progress=ctx.progress,
+            is_cancelled=ctx.is_cancelled,
+            stream_dir=stream_dir,
+            on_stream=on_stream,
+        )
+    except BaseException:
+        # Cancelled or failed: half a stream is nothing to sing from (a retry streams again).
+        services.song_stream_end(song=song)
+        raise
     files = dict(song.files)
     for attribute, kind in STEM_KINDS.items():
         files[kind] = getattr(result, attribute).name

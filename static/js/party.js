@@ -133,3 +133,13 @@ document.addEventListener("click", (event) => {
   stepper.querySelector("[data-key-step='-1']").disabled = value <= low;
   stepper.querySelector("[data-key-step='1']").disabled = value >= high;
 });
+
+// A countdown a fragment carries (data-countdown="8": seconds when it was drawn): it
+// counts down here, between pushes, and then says data-countdown-done.
+setInterval(() => {
+  for (const element of document.querySelectorAll("[data-countdown]")) {
+    if (!element._countdownFrom) element._countdownFrom = Date.now();
+    const left = Math.ceil(Number(element.dataset.countdown) - (Date.now() - element._countdownFrom) / 1000);
+    element.textContent = left > 0 ? `starts in ${left} s` : element.dataset.countdownDone || "";
+  }
+}, 500);

@@ -5,6 +5,13 @@
 // song should be from that and its estimate of the server's clock, and steers its
 // <audio> towards it, so several TVs in one room stay together. State arrives over the
 // room's WebSocket; buttons go through the player API like any other client.
+//
+// Two things make the position wait: the interlude before a song (`starts_in`: the
+// position stays 0 while every TV counts down "Up next"), and a song still separating
+// (`limit`: the position never passes the end of its live stream; the TV holds with
+// "getting ready" until the stream is ahead again). A song still separating is played
+// from its HLS stream (hls.js, pinned in static/vendor; Safari plays HLS itself), a
+// finished one from its files.
 (() => {
   "use strict";
 
@@ -68,12 +75,30 @@
     if (!clock.synced || clock.floor > clock.offset) clock.offset = clock.floor;
   }
 
-  // Where the server says the song is, now.
+  // Seconds since the server wrote `player`, by its clock.
+  const sinceServer = () => Math.max(0, (now() + clock.offset - parseTime(player.server_time)) / 1000);
+
+  // Where the server says the song is, now: still, during the interlude and at the end
+  // of what a separating song's stream holds.
   function serverPosition() {
     if (!player || !player.entry) return 0;
     let position = player.position;
-    if (!player.paused) position += Math.max(0, (now() + clock.offset - parseTime(player.server_time)) / 1000);
+    if (!player.paused) position += Math.max(0, sinceServer() - (player.starts_in || 0));
+    if (player.limit !== null && player.limit !== undefined) position = Math.min(position, Math.max(player.position, player.limit));
     return position;
+  }
+
+  // Seconds of interlude left (0: none, or over).
+  function interludeLeft() {
+    if (!player || !player.entry || player.paused || !player.starts_in) return 0;
+    return Math.max(0, player.starts_in - sinceServer());
+  }
+
+  // The song waits for its stream to grow (the server's position stands at the limit).
+  function holding() {
+    if (!player || !player.entry || player.paused || interludeLeft() > 0) return false;
+    if (player.limit === null || player.limit === undefined) return false;
+    return serverPosition() >= Math.max(player.position, player.limit) - 0.05;
   }
 
   // --- audio: the instrumental, and the vocals through the guide's gain ---------------------
@@ -119,29 +144,74 @@
 
   // The files to play for an entry: its stems in its key once they are rendered (the
   // entry's own urls), the song's own until then.
+  // A song still separating has no files yet: its live stream plays instead (and keeps
+  // playing once the files exist, so the song never restarts under the singer).
   function stemsOf(entry) {
-    if (!entry) return { instrumental: null, vocals: null };
-    return {
+    if (!entry) return { instrumental: null, vocals: null, stream: false };
+    const own = {
       instrumental: entry.instrumental_url || entry.song.instrumental_url || null,
       vocals: entry.vocals_url || entry.song.vocals_url || null,
+      stream: false,
     };
+    const keepStream = loadedStems.stream && loadedEntry === entry.id && !entry.key_shift;
+    if ((!own.instrumental || keepStream) && entry.song.stream) {
+      return { instrumental: entry.song.stream.instrumental_url, vocals: entry.song.stream.vocals_url, stream: true };
+    }
+    if (keepStream) return loadedStems;
+    return own;
   }
 
-  function setSources(stems) {
+  const streams = new Map(); // element -> its hls.js player, while it plays a stream
+  const nativeHls = instrumental.canPlayType("application/vnd.apple.mpegurl") !== "";
+
+  function attachStream(element, url, start) {
+    if (window.Hls && window.Hls.isSupported()) {
+      // No worker: the page's Content-Security-Policy allows scripts from this site only.
+      const hls = new window.Hls({ enableWorker: false, startPosition: start, liveDurationInfinity: true,
+        manifestLoadingMaxRetry: 6, levelLoadingMaxRetry: 6, fragLoadingMaxRetry: 6 });
+      hls.on(window.Hls.Events.ERROR, (event, data) => {
+        if (!data.fatal) return;
+        if (data.type === window.Hls.ErrorTypes.NETWORK_ERROR) hls.startLoad();
+        else if (data.type === window.Hls.ErrorTypes.MEDIA_ERROR) hls.recoverMediaError();
+      });
+      hls.loadSource(url);
+      hls.attachMedia(element);
+      streams.set(element, hls);
+    } else if (nativeHls) {
+      element.src = url; // Safari
+    }
+  }
+
+  function setSources(stems, start = 0) {
     loadedStems = stems;
     for (const [element, url] of [[instrumental, stems.instrumental], [vocals, stems.vocals]]) {
       element.pause();
       element.playbackRate = 1;
-      if (url) element.src = url;
-      else element.removeAttribute("src");
-      element.load();
+      const old = streams.get(element);
+      if (old) {
+        old.destroy();
+        streams.delete(element);
+      }
+      if (url && stems.stream) {
+        element.removeAttribute("src");
+        attachStream(element, url, start);
+      } else if (url) {
+        element.src = url;
+        element.load();
+      } else {
+        element.removeAttribute("src");
+        element.load();
+      }
     }
   }
 
+  const hasSource = (element) => Boolean(element.getAttribute("src")) || streams.has(element) || Boolean(element.src);
+
   function load(entry) {
     loadedEntry = entry ? entry.id : null;
+    loadedStems = { instrumental: null, vocals: null, stream: false };
     advancedFor = null; // "previous" may bring back a song this TV moved on from
-    setSources(stemsOf(entry));
+    setSources(stemsOf(entry), serverPosition());
     loadLyrics(entry ? entry.song : null);
   }
 
@@ -151,17 +221,18 @@
   // begin); the steering below does the rest, as after any seek.
   function switchStems(stems) {
     keySwitches += 1;
-    setSources(stems);
     const target = serverPosition() + (player.paused ? 0 : seekLead);
+    setSources(stems, target);
+    if (stems.stream) return; // hls.js starts at `target` itself
     instrumental.currentTime = target;
     if (vocals.src) vocals.currentTime = target;
   }
 
   function seekTo(position) {
     seekStarted = now();
-    const target = player.paused ? position : position + seekLead;
+    const target = player.paused || holding() || interludeLeft() > 0 ? position : position + seekLead;
     instrumental.currentTime = target;
-    if (vocals.src) vocals.currentTime = target;
+    if (hasSource(vocals)) vocals.currentTime = target;
   }
 
   instrumental.addEventListener("seeked", () => {
@@ -188,20 +259,23 @@
       if (stems.instrumental !== loadedStems.instrumental || stems.vocals !== loadedStems.vocals) switchStems(stems);
       if (wordsOf(entry.song) !== shownWords) loadLyrics(entry.song); // the host edited it
     }
-    if (!entry || !started || !instrumental.src || instrumental.readyState < HTMLMediaElement.HAVE_METADATA) return;
+    if (!entry || !started || !hasSource(instrumental) || instrumental.readyState < HTMLMediaElement.HAVE_METADATA) return;
     const target = serverPosition();
 
-    if (player.paused) {
+    // Paused, counting down the interlude, or waiting for the stream: still, at the target.
+    if (player.paused || interludeLeft() > 0 || holding()) {
       instrumental.pause();
       vocals.pause();
       if (!instrumental.seeking && Math.abs(instrumental.currentTime - target) > 0.05) seekTo(target);
-      else if (vocals.src && !vocals.seeking && Math.abs(vocals.currentTime - instrumental.currentTime) > 0.05) {
+      else if (hasSource(vocals) && !vocals.seeking && Math.abs(vocals.currentTime - instrumental.currentTime) > 0.05) {
         vocals.currentTime = instrumental.currentTime; // so play starts both together
       }
       return;
     }
-    // The server's song is over (the file may be a little shorter than its duration).
-    if (instrumental.ended || target >= instrumental.duration - 0.05) {
+    // The server's song is over (the file may be a little shorter than its duration). A
+    // stream's length is the song's, not what the stream holds so far.
+    const end = loadedStems.stream ? (entry.song.duration || Infinity) : instrumental.duration;
+    if (instrumental.ended || target >= end - 0.05) {
       advance();
       return;
     }
@@ -219,7 +293,7 @@
     if (instrumental.paused) play(instrumental);
 
     // The vocals follow the instrumental (not the server), the same way, more tightly.
-    if (vocals.src && vocals.readyState >= HTMLMediaElement.HAVE_METADATA) {
+    if (hasSource(vocals) && vocals.readyState >= HTMLMediaElement.HAVE_METADATA) {
       const apart = vocals.currentTime - instrumental.currentTime;
       if (!vocals.seeking && Math.abs(apart) > VOCAL_SEEK_AFTER) {
         vocals.currentTime = instrumental.currentTime + (instrumental.seeking ? 0 : seekLead);
@@ -376,24 +450,46 @@
     return entry.key_status === "failed" ? "Key change failed: original key" : "Key change not ready yet: original key";
   }
 
+  // "about 40 s", "about 2 min"
+  function about(seconds) {
+    if (seconds === null || seconds === undefined) return "";
+    return seconds < 90 ? `about ${Math.max(1, Math.round(seconds))} s` : `about ${Math.round(seconds / 60)} min`;
+  }
+
+  function nextText(next) {
+    if (!next) return "";
+    if (!next.getting_ready) return describe(next);
+    const eta = about(next.ready_in_seconds);
+    return `${describe(next)} — getting ready${eta ? ` (${eta})` : ""}`;
+  }
+
   function renderInfo() {
     const entry = player && player.entry;
     const next = player && player.up_next;
     $("tv-key").textContent = keyText(entry);
     $("tv-key-note").textContent = keyNote(entry);
-    const mode = !entry ? "idle" : player.paused ? "paused" : "playing";
-    root.classList.toggle("tv-idle-mode", mode === "idle");
-    root.classList.toggle("tv-paused-mode", mode === "paused");
-    root.classList.toggle("tv-playing-mode", mode === "playing");
+    const left = interludeLeft();
+    const mode = !entry ? "idle" : player.paused ? "paused" : left > 0 ? "interlude" : holding() ? "holding" : "playing";
+    for (const name of ["idle", "paused", "interlude", "holding", "playing"]) root.classList.toggle(`tv-${name}-mode`, mode === name);
     root.dataset.entry = entry ? String(entry.id) : "";
+    root.dataset.mode = mode;
 
     $("tv-now").textContent = entry ? describe(entry) : "";
-    $("tv-next").textContent = next ? `Up next: ${describe(next)}` : "";
-    $("tv-card-state").textContent = mode === "paused" ? "Paused" : next ? "Next up" : "Nobody is queued yet";
-    $("tv-card-now").textContent = entry ? describe(entry) : next ? describe(next) : "";
-    $("tv-card-next").textContent = entry && next ? `Up next: ${describe(next)}`
-      : entry ? "" : `Queue a song from your phone: ${cfg.joinUrl}`;
-    $("tv-play").textContent = mode === "playing" ? "Pause" : "Play";
+    $("tv-next").textContent = next ? `Up next: ${nextText(next)}` : "";
+    const card = {
+      idle: [next ? (next.getting_ready ? "Getting ready" : "Next up") : "Nobody is queued yet", next ? nextText(next) : "",
+        `Queue a song from your phone: ${cfg.joinUrl}`],
+      paused: ["Paused", entry ? describe(entry) : "", next ? `Up next: ${nextText(next)}` : ""],
+      interlude: ["Up next — get ready!", entry ? describe(entry) : "", `Starts in ${Math.ceil(left)}`],
+      holding: ["Getting ready…", entry ? describe(entry) : "",
+        entry && entry.song.playable_in_seconds ? `The rest of the song is on its way (${about(entry.song.playable_in_seconds)})`
+          : "The rest of the song is on its way"],
+      playing: ["", entry ? describe(entry) : "", next ? `Up next: ${nextText(next)}` : ""],
+    }[mode];
+    $("tv-card-state").textContent = card[0];
+    $("tv-card-now").textContent = card[1];
+    $("tv-card-next").textContent = card[2];
+    $("tv-play").textContent = mode === "playing" || mode === "holding" ? "Pause" : mode === "interlude" ? "Start now" : "Play";
   }
 
   function applyPlayer(payload) {
@@ -500,6 +596,7 @@
 
   function togglePlay() {
     if (!player || !player.entry) return control("play"); // starts the next song
+    if (interludeLeft() > 0) return control("play"); // the interlude ends now
     return control(player.paused ? "play" : "pause");
   }
 
@@ -561,6 +658,10 @@
     get keySwitches() { return keySwitches; },
     get keyText() { return `${$("tv-key").textContent}|${$("tv-key-note").textContent}`; },
     get position() { return instrumental.currentTime; },
+    get streaming() { return loadedStems.stream; },
+    get mode() { return root.dataset.mode; },
+    get interludeLeft() { return interludeLeft(); },
+    get holding() { return holding(); },
     get vocalsPosition() { return vocals.currentTime; },
     get vocalGain() { return vocalGain ? vocalGain.gain.value : null; },
     get guide() { return guide; },
@@ -583,6 +684,7 @@
   syncClock();
   setInterval(syncClock, CLOCK_RESYNC_MS);
   setInterval(sync, 250);
+  setInterval(renderInfo, 250); // the interlude's countdown, and a hold that begins between messages
 
   // A TV allowed to play without a press (a kiosk started with an autoplay flag) can
   // skip the Start button: ?autostart=1.
