@@ -152,3 +152,18 @@ def test_it_says_so_when_there_is_nothing_to_clean(media_root):
     assert cleanup() == f"No orphan files under {media_root}.\n"
     song_with({"original.mp3": b"1"})
     assert cleanup("--delete") == f"No orphan files under {media_root}.\n"
+
+
+def test_a_live_stream_an_hour_old_goes_and_a_fresh_one_stays(media_root):
+    played = song_with({"instrumental_web.m4a": b"i" * 100})
+    write(played.folder / "stream" / "0a1b2c3d" / "instrumental.m3u8", b"#EXTM3U\n")
+    write(played.folder / "stream" / "0a1b2c3d" / "instrumental-00000.m4s", b"s" * 100)
+    age_folder(played.folder / "stream")
+    playing = song_with({"instrumental_web.m4a": b"i" * 100})
+    write(playing.folder / "stream" / "feedbeef" / "instrumental.m3u8", b"#EXTM3U\n", old=False)
+
+    output = cleanup("--delete")
+
+    assert "(the live stream of a finished separation)" in output
+    assert not (played.folder / "stream").exists() and (played.folder / "instrumental_web.m4a").exists()
+    assert (playing.folder / "stream" / "feedbeef" / "instrumental.m3u8").exists()

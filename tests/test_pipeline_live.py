@@ -138,8 +138,10 @@ def test_a_job_whose_worker_is_killed_mid_download_completes_exactly_once(crash_
     song = job.song
     assert song.status == Song.Status.READY
     on_disk = sorted(p.name for p in song.folder.iterdir())
-    # Exactly the song's files: nothing partial from the killed attempt.
-    assert on_disk == sorted(song.files.values())
+    # Exactly the song's files, and the stream of the attempt that finished: nothing
+    # partial from the killed attempt.
+    assert on_disk == sorted([*song.files.values(), "stream"])
+    assert [p.name for p in (song.folder / "stream").iterdir()] == [song.stream]
     assert {"original", "audio", "audio_web", "vocals", "instrumental"} <= set(song.files)
 
 

@@ -3,7 +3,8 @@
 Orphans are left by crashes and by hand: a song folder whose song is gone, a
 file in a song's folder that is not one of its registered files (an old
 ``.part`` temporary, a replaced original, a key change rendered from stems that
-were separated again), an upload left in ``incoming/``. A key change in use is
+were separated again, the live stream a TV played while the song separated), an
+upload left in ``incoming/``. A key change in use is
 registered in the song's files (``instrumental_web_key+2``...) and kept.
 
 Two rules keep it from deleting work in progress:
@@ -68,6 +69,10 @@ def find_orphans(media_root: Path, *, now: float | None = None) -> list[Orphan]:
                         reason = "a temporary left by an interrupted stage"
                     elif _RENDERED.fullmatch(item.name):  # its stems were separated again since
                         reason = "a key change no longer registered"
+                    elif item.name == "stream":
+                        # What a TV played while the song separated (songs/streaming.py): an
+                        # hour on, no song is still playing from it; the finished files stay.
+                        reason = "the live stream of a finished separation"
                     else:
                         reason = "not one of the song's files"
                     _add_if_old(orphans, item, now, reason)
