@@ -53,13 +53,26 @@ class SingerBriefSerializer(serializers.Serializer):
 
 
 @extend_schema_serializer(component_name="PartySong")
+class SongStreamSerializer(serializers.Serializer):
+    instrumental_url = serializers.CharField(help_text="HLS event playlist (fMP4 AAC segments) of the instrumental.")
+    vocals_url = serializers.CharField(help_text="HLS event playlist of the vocals.")
+    seconds = serializers.FloatField(help_text="Seconds of audio both playlists hold now.")
+    complete = serializers.BooleanField()
+
+
 class SongBriefSerializer(serializers.Serializer):
     id = serializers.UUIDField(allow_null=True, help_text="null in a history entry of a song deleted since.")
     title = serializers.CharField()
     artist = serializers.CharField()
     duration = serializers.FloatField(allow_null=True)
     status = serializers.CharField()
-    ready = serializers.BooleanField()
+    ready = serializers.BooleanField(help_text="It can be sung now: ready, or separating far enough ahead (playable).")
+    stream = SongStreamSerializer(
+        allow_null=True, help_text="While it separates: its live stream, which the TV plays until the files exist."
+    )
+    playable_in_seconds = serializers.IntegerField(
+        allow_null=True, help_text="While it separates: seconds until it can be sung, at the speed measured so far (0: now)."
+    )
     cover_thumb_url = serializers.CharField(allow_null=True)
     instrumental_url = serializers.CharField(
         allow_null=True, help_text="The instrumental stem for browsers (m4a, Range-streamed); null until separated."
@@ -100,6 +113,13 @@ class QueuedEntryOutputSerializer(EntryOutputSerializer):
     estimated_start = serializers.DateTimeField()
     wait_seconds = serializers.FloatField()
     wait_minutes = serializers.IntegerField(help_text='For "you\'re up in about 12 min".')
+    up_next = serializers.BooleanField(help_text="The entry the player starts next: the first whose song can play.")
+
+
+@extend_schema_serializer(component_name="PartyUpNext")
+class UpNextOutputSerializer(EntryOutputSerializer):
+    getting_ready = serializers.BooleanField(help_text="Its song cannot play yet (nothing ahead of it can either).")
+    ready_in_seconds = serializers.IntegerField(allow_null=True, help_text="Seconds until it can, when known.")
 
 
 @extend_schema_serializer(component_name="PartyPlayer")
@@ -108,7 +128,14 @@ class PlayerOutputSerializer(serializers.Serializer):
     paused = serializers.BooleanField()
     position = serializers.FloatField(help_text="Seconds into the entry at server_time.")
     server_time = serializers.DateTimeField()
-    up_next = EntryOutputSerializer(allow_null=True)
+    starts_in = serializers.FloatField(help_text="Seconds of interlude before the position moves (0: none).")
+    limit = serializers.FloatField(
+        allow_null=True, help_text="A song still separating: the position goes no further (null: the whole song is there)."
+    )
+    holding = serializers.BooleanField(help_text="The position waits at `limit` for the stream to grow (\"getting ready\").")
+    held = serializers.BooleanField(help_text="The host paused the room: nothing starts by itself.")
+    interlude_seconds = serializers.IntegerField(help_text="The room's pause between singers.")
+    up_next = UpNextOutputSerializer(allow_null=True)
 
 
 def _room(code: str) -> Room:

@@ -7,8 +7,14 @@ separation takes a known time whatever the machine.
   the finished stems are those a separation without a stream makes.
 - A separation slower than playback: the TV holds with "getting ready" and resumes, and
   never plays past what the stream holds.
+- A kill -9 of the separation worker while the song plays: the TV holds, the job is
+  recovered, and the song goes on from where it was.
 """
 
+import os
+import signal
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -17,13 +23,14 @@ import requests
 from playwright.sync_api import expect
 from rest_framework.authtoken.models import Token
 
+from jobs.models import Job
 from queue_app import services
 from queue_app.access import actor_for
 from queue_app.models import Room
 from songs.audio import separation
 from songs.models import Song
 from songs.pipeline import media
-from tests.helpers import make_audio, session_cookies, start_site
+from tests.helpers import BASE_DIR, database_url, make_audio, session_cookies, start_site
 from tests.test_separation_adapter import decode
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -171,5 +178,48 @@ def test_a_separation_slower_than_playback_holds_the_tv_and_it_never_plays_past_
         assert all(position <= held + 0.5 for position, held in samples), samples
         room = Room.objects.get(pk=party["room"].pk)
         assert room.position_limit is None or room.position_now() <= room.position_limit + 0.01
+    finally:
+        site.stop()
+
+
+def test_a_killed_separation_worker_holds_the_tv_and_it_resumes_where_it_was(party, page):
+    site = start_site(
+        extra_env={"DEMUCS_PACE": "0.4", "STREAM_SAFETY_SECONDS": "6", "WORKERS": "1", "JOB_STALE_AFTER": "4",
+                   "JOB_HEARTBEAT_INTERVAL": "0.5"},
+        clusters="encore,separation",
+    )
+    try:
+        song = import_and_queue(party, site)
+        tv = open_tv(page, site, party)
+        tv.wait_for_function("() => window.encoreTv.streaming && window.encoreTv.position > 3", timeout=60_000)
+        job = Job.objects.get(song=song)
+        assert job.stage == "separate" and job.status == Job.Status.RUNNING
+        first_stream = Song.objects.get(pk=song.pk).stream
+        os.kill(int(job.worker.rsplit(":", 1)[1]), signal.SIGKILL)
+
+        # The sweep the schedule runs every minute, now, with the site's settings: the job
+        # goes back to its cluster and separates again, streaming into a new folder.
+        time.sleep(5)
+        sweep = subprocess.run(
+            [sys.executable, "manage.py", "recover_jobs", "--stale-after", "4"], cwd=BASE_DIR,
+            env={**os.environ, "DATABASE_URL": database_url(), "JOB_STALE_AFTER": "4"},
+            capture_output=True, text=True, timeout=120,
+        )
+        assert sweep.returncode == 0, sweep.stderr
+        # Meanwhile the TV played to the end of the old stream and holds there.
+        expect(tv.locator("#tv-card-state")).to_have_text("Getting ready…", timeout=60_000)
+        held_at = tv.evaluate("window.encoreTv.position")
+
+        # The new attempt catches up; the song goes on from where it held, not from the start.
+        tv.wait_for_function("() => window.encoreTv.mode === 'playing'", timeout=120_000)
+        tv.wait_for_function("(at) => window.encoreTv.position > at + 1", arg=held_at, timeout=30_000)
+        log = tv.evaluate("window.playLog")
+        resumed = [sample for sample in log if sample["mode"] == "playing" and sample["at"] > log[-1]["at"] - 2]
+        assert resumed and all(sample["position"] >= held_at - 1.0 for sample in resumed)
+        assert Song.objects.get(pk=song.pk).stream != first_stream
+        deadline = time.monotonic() + 120
+        while Job.objects.get(pk=job.pk).status not in Job.FINISHED and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert Job.objects.get(pk=job.pk).status == Job.Status.COMPLETED, site.log()
     finally:
         site.stop()
