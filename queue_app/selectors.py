@@ -68,14 +68,17 @@ def playable_in(song: Song) -> float | None:
 
 
 def stream_limit(song: Song | None) -> float | None:
-    """How far a player may go into `song` now: None for a finished song, else the end of
-    its stream less one segment (a player reads the playlist up to a segment late)."""
+    """How far a player may go into `song` now: None for a finished song (or one whose
+    stream holds it all), else the end of its stream less one segment (a player reads the
+    playlist up to a segment late): 0 when nothing is there yet (a separation starting
+    again after its worker died, or one that stopped)."""
     if song is None or song.status == Song.Status.READY:
         return None
     urls = streaming.stream_urls(song)
-    if urls is None or urls.complete:
+    if urls is not None and urls.complete:
         return None
-    return max(0.0, urls.seconds - hls.SEGMENT_SECONDS)
+    held = urls.seconds if urls is not None else 0.0
+    return max(0.0, held - hls.SEGMENT_SECONDS)
 
 
 def as_rotation_singer(singer: Singer) -> rotation.Singer:

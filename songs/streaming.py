@@ -41,8 +41,9 @@ def extent_needed(*, duration: float, rate: float, safety: float | None = None) 
 
 
 def is_streaming(song: Song) -> bool:
-    """Its separation runs (or ran) with a live stream the player can open."""
-    return bool(song.stream) and song.stream_seconds is not None and song.deleted_at is None
+    """Its separation runs (or ran) with a live stream a player can open: one that holds a
+    segment at least (before that its playlist does not exist)."""
+    return bool(song.stream) and (song.stream_seconds or 0.0) > 0.0 and song.deleted_at is None
 
 
 def is_playable(song: Song) -> bool:

@@ -153,7 +153,9 @@
       vocals: entry.vocals_url || entry.song.vocals_url || null,
       stream: false,
     };
-    const keepStream = loadedStems.stream && loadedEntry === entry.id && !entry.key_shift;
+    // (Only a stream that plays: one that could not load gives way to the files.)
+    const keepStream = loadedStems.stream && loadedEntry === entry.id && !entry.key_shift &&
+      instrumental.readyState >= HTMLMediaElement.HAVE_METADATA;
     if ((!own.instrumental || keepStream) && entry.song.stream) {
       return { instrumental: entry.song.stream.instrumental_url, vocals: entry.song.stream.vocals_url, stream: true };
     }
@@ -171,8 +173,19 @@
         manifestLoadingMaxRetry: 6, levelLoadingMaxRetry: 6, fragLoadingMaxRetry: 6 });
       hls.on(window.Hls.Events.ERROR, (event, data) => {
         if (!data.fatal) return;
-        if (data.type === window.Hls.ErrorTypes.NETWORK_ERROR) hls.startLoad();
-        else if (data.type === window.Hls.ErrorTypes.MEDIA_ERROR) hls.recoverMediaError();
+        if (data.type === window.Hls.ErrorTypes.MEDIA_ERROR) {
+          hls.recoverMediaError();
+          return;
+        }
+        // The playlist or a segment could not be read (the network, or a separation that
+        // started again into a new stream): start over on this URL in a moment, where the
+        // song is then. A newer URL from the server replaces it anyway.
+        setTimeout(() => {
+          if (streams.get(element) !== hls) return;
+          hls.destroy();
+          streams.delete(element);
+          attachStream(element, url, serverPosition());
+        }, 1000);
       });
       hls.loadSource(url);
       hls.attachMedia(element);
