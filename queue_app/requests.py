@@ -193,7 +193,7 @@ def _approve(request: SongRequest, *, user) -> None:
     )
     song = result.song
     request.decided_by, request.decided_at, request.song = user, timezone.now(), song
-    if song.status == Song.Status.ERROR:
+    if song.status in Song.STOPPED:
         _end(request, RequestStatus.FAILED, song.error or "This video could not be prepared for karaoke.")
         return
     singer = Singer.objects.get(pk=request.singer_id)
@@ -237,7 +237,7 @@ def requests_follow_song(*, song: Song) -> None:
             request.status = RequestStatus.READY
             request.save(update_fields=["status", "updated_at"])
             events.request_changed(request)
-        elif song.status == Song.Status.ERROR or song.deleted_at is not None:
+        elif song.status in Song.STOPPED or song.deleted_at is not None:
             reason = song.error or "The song was removed from the library."
             _end(request, RequestStatus.FAILED, reason)
             if request.entry_id:

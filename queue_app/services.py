@@ -334,7 +334,7 @@ def singer_claim_for_user(*, user, tokens: Iterable[str]) -> SingerClaim:
 def _check_playable_later(song: Song) -> None:
     if song.deleted_at is not None:
         raise ApplicationError("This song was deleted from the library.", extra={"song": str(song.pk)})
-    if song.status == Song.Status.ERROR:
+    if song.status in Song.STOPPED:
         raise ApplicationError(
             "This song could not be prepared for karaoke; pick another one.", extra={"song": str(song.pk)}
         )

@@ -20,6 +20,11 @@ class Song(models.Model):
         PROCESSING = "processing", "Processing"
         READY = "ready", "Ready"
         ERROR = "error", "Error"
+        # Its import was cancelled before it was ready: not an error; reprocess imports it.
+        CANCELLED = "cancelled", "Cancelled"
+
+    # What cannot be sung and is not on its way: a singer cannot queue it.
+    STOPPED = (Status.ERROR, Status.CANCELLED)
 
     class LookupStatus(models.TextChoices):
         """Where a metadata or lyrics lookup stands; found and not_found are final."""

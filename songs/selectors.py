@@ -204,7 +204,7 @@ def lyrics_snippet(song, words: list[str]) -> str:
 
 def singer_songs() -> QuerySet[Song]:
     """What a singer may queue: live songs that did not fail."""
-    return Song.objects.filter(deleted_at__isnull=True).exclude(status=Song.Status.ERROR)
+    return Song.objects.filter(deleted_at__isnull=True).exclude(status__in=Song.STOPPED)
 
 
 def song_search_for_singers(*, query: str = "", limit: int = 30) -> list[SingerHit]:

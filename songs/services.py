@@ -277,7 +277,7 @@ def song_hard_delete(*, song: Song) -> None:
 
 
 def song_mark_processing(*, song: Song) -> None:
-    if Song.objects.filter(pk=song.pk, status__in=[Song.Status.PENDING, Song.Status.ERROR]).update(
+    if Song.objects.filter(pk=song.pk, status__in=[Song.Status.PENDING, *Song.STOPPED]).update(
         status=Song.Status.PROCESSING, error="", updated_at=timezone.now()
     ):
         song.refresh_from_db()
@@ -294,11 +294,11 @@ def song_mark_ready(*, song: Song) -> None:
         song_announce(song, was_playable=before is not None and streaming.is_playable(before))
 
 
-def song_mark_error(*, song: Song, message: str) -> None:
+def song_mark_error(*, song: Song, message: str, status: str = Song.Status.ERROR) -> None:
     # A song that was ready keeps playing with its old files if a reprocess fails.
     with transaction.atomic():
         changed = Song.objects.filter(pk=song.pk).exclude(status=Song.Status.READY).update(
-            status=Song.Status.ERROR, error=message, updated_at=timezone.now()
+            status=status, error=message, updated_at=timezone.now()
         )
         song.refresh_from_db()
         if changed:
@@ -318,7 +318,8 @@ def song_job_finished(*, job: Job) -> None:
     if job.status == Job.Status.FAILED:
         song_mark_error(song=job.song, message=job.error_message)
     elif job.status == Job.Status.CANCELLED:
-        song_mark_error(song=job.song, message="The import was cancelled.")
+        song_mark_error(song=job.song, message="The import was cancelled: reprocess to import it.",
+                        status=Song.Status.CANCELLED)
 
 
 def song_set_fields(*, song: Song, **fields) -> Song:

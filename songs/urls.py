@@ -10,6 +10,7 @@ urlpatterns = [
     path("upload", views.song_upload, name="upload"),
     path("youtube", views.youtube_search, name="youtube-search"),
     path("<uuid:song_id>/", views.song_row, name="row"),
+    path("<uuid:song_id>/edit", views.song_edit, name="edit"),
     path("<uuid:song_id>/delete", views.song_delete, name="delete"),
     path("<uuid:song_id>/restore", views.song_restore, name="restore"),
     path("<uuid:song_id>/reprocess", views.song_reprocess, name="reprocess"),

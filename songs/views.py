@@ -14,7 +14,7 @@ from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from common.decorators import staff_required
 from common.errors import ApplicationError
@@ -32,6 +32,20 @@ class SongFilterForm(forms.Form):
     status = forms.ChoiceField(required=False, choices=[("", "Any status"), *Song.Status.choices])
     source = forms.ChoiceField(required=False, choices=[("", "Any source"), *Song.Source.choices])
     deleted = forms.BooleanField(required=False, label="Show deleted")
+
+
+class SongEditForm(forms.Form):
+    """The Library's inline edit: what a host most often fixes by hand."""
+
+    title = forms.CharField(max_length=300, required=False)
+    artist = forms.CharField(max_length=300, required=False)
+    album = forms.CharField(max_length=300, required=False)
+    lyrics = forms.CharField(required=False, strip=False, max_length=100_000,
+                             widget=forms.Textarea(attrs={"rows": 8}), help_text="LRC ([mm:ss.xx] lines) or plain words.")
+
+
+def _lyrics_text(song: Song) -> str:
+    return song.lyrics_synced or song.lyrics_plain or ""
 
 
 def _filters(form: SongFilterForm) -> dict:
@@ -137,18 +151,40 @@ def song_add(request):
 @require_POST
 @staff_required
 def song_upload(request):
-    uploaded = request.FILES.get("file")
-    if uploaded is None:
+    """One file (the page's JavaScript sends several one by one, each with its progress),
+    or, without JavaScript, every file chosen: each is imported or refused on its own."""
+    uploaded = request.FILES.getlist("file")
+    if not uploaded:
         return _add_refused(request, "Choose an audio file to upload.", 400, form="upload")
+    if len(uploaded) > 1:
+        return _upload_many(request, uploaded)
     try:
         imports.IMPORTS.hit_or_refuse(request.user.pk)
         result = imports.song_import_upload(
-            uploaded=uploaded, user=request.user,
+            uploaded=uploaded[0], user=request.user,
             title=request.POST.get("title", "").strip(), artist=request.POST.get("artist", "").strip(),
         )
     except ApplicationError as exc:
         return with_retry_after(_add_refused(request, exc.message, exc.status_code, form="upload"), exc)
     return _added(request, result, form="upload")
+
+
+def _upload_many(request, uploaded):
+    # The title and artist fields name one song: with several files, each file's own tags do.
+    outcomes = []
+    for file in uploaded:
+        try:
+            imports.IMPORTS.hit_or_refuse(request.user.pk)
+            result = imports.song_import_upload(uploaded=file, user=request.user)
+            outcomes.append((file.name, result.message, ""))
+        except ApplicationError as exc:
+            outcomes.append((file.name, "", exc.message))
+    if not request.htmx:
+        for name, message, error in outcomes:
+            (messages.error if error else messages.success)(request, f"{name}: {error or message}")
+        return redirect("songs:library")
+    status = 400 if all(error for _, _, error in outcomes) else 200
+    return render(request, "songs/partials/_upload_results.html", {"outcomes": outcomes}, status=status)
 
 
 @require_GET
@@ -187,6 +223,41 @@ def _song_action(request, song_id, action, *, done: str, removes_row: bool = Fal
     if removes_row:
         # The row's outerHTML becomes nothing.
         return HttpResponse("")
+    return _render_row(request, song_id)
+
+
+def _render_edit(request, song, form, *, error: str = "", status: int = 200):
+    template = "songs/partials/_song_edit.html" if request.htmx else "songs/edit.html"
+    return render(request, template, {"song": song, "form": form, "error": error}, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@staff_required
+def song_edit(request, song_id):
+    """Title, artist, album and lyrics, edited in the Library's row (the same service and
+    locks as the API's PATCH): a changed field is locked against automatic enrichment."""
+    song = _get_song(request, song_id)
+    if song is None:
+        return HttpResponse("", status=404)
+    if request.method == "GET":
+        initial = {"title": song.title, "artist": song.artist, "album": song.album, "lyrics": _lyrics_text(song)}
+        return _render_edit(request, song, SongEditForm(initial=initial))
+    form = SongEditForm(request.POST)
+    if not form.is_valid():
+        message = " ".join(f"{form.fields[name].label or name.capitalize()}: {' '.join(errors)}"
+                           for name, errors in form.errors.items())
+        return _render_edit(request, song, form, error=message, status=400)
+    data = {name: form.cleaned_data[name].strip() for name in ("title", "artist", "album")}
+    lyrics = form.cleaned_data["lyrics"]
+    if lyrics.replace("\r\n", "\n").strip() != _lyrics_text(song).strip():
+        data["lyrics"] = lyrics  # only when changed: saving the same words would lock them
+    try:
+        services.song_update(song=song, data=data)
+    except ApplicationError as exc:
+        return _render_edit(request, song, form, error=exc.message, status=exc.status_code)
+    if not request.htmx:
+        messages.success(request, f"{song} was saved.")
+        return redirect("songs:library")
     return _render_row(request, song_id)
 
 

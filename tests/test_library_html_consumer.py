@@ -116,7 +116,9 @@ def test_job_and_song_events_push_the_row_or_its_progress(staff_user):
     count = [("p", "song-count", "true")]  # song.changed also brings the library's count
     for row in received["cancel"]:  # job.finished and song.changed: the row, read again
         assert roots(row) in ([("li", f"song-{song.pk}", "true")], [("li", f"song-{song.pk}", "true"), *count])
-        assert "<progress" not in row and "badge-error" in row and "The import was cancelled." in row
+        # Cancelled is not an error: its own badge, and how to import it after all.
+        assert "<progress" not in row and "badge-cancelled" in row and "badge-error" not in row
+        assert "The import was cancelled: reprocess to import it." in row
         assert "Reprocess</button>" in row and "csrfmiddlewaretoken" in row
 
     [hidden] = received["soft_delete"]

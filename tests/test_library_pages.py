@@ -280,3 +280,90 @@ def test_it_serves_the_htmx_helpers():
     response = Client().get("/static/js/encore.js")
     assert response.status_code == 200
     assert b"htmx:beforeSwap" in b"".join(response.streaming_content)
+
+
+# --- editing a song in its row ----------------------------------------------------------
+
+
+def test_staff_edit_title_artist_album_and_lyrics_in_the_row_and_the_edits_are_locked(staff_client):
+    song = make_song("track03_FINAL(2) copy", "", lyrics_plain="old words")
+    form = staff_client.get(f"/library/{song.pk}/edit", **HTMX)
+    html = form.content.decode()
+    assert form.status_code == 200 and f'<li id="song-{song.pk}" class="song row-item editing">' in html
+    assert 'value="track03_FINAL(2) copy"' in html and "old words</textarea>" in html
+
+    response = staff_client.post(f"/library/{song.pk}/edit", {
+        "title": " Harbor Song ", "artist": "Sally Brine", "album": "Tides",
+        "lyrics": "[00:01.00]First line\n[00:04.50]Second line",
+    }, **HTMX)
+    assert response.status_code == 200
+    row = response.content.decode()
+    assert "Harbor Song" in row and "Sally Brine" in row and "editing" not in row and ">Edit</a>" in row
+    song.refresh_from_db()
+    assert (song.title, song.artist, song.album) == ("Harbor Song", "Sally Brine", "Tides")
+    assert song.lyrics_synced.startswith("[00:01.00]First line") and song.lyrics_plain == "First line\nSecond line"
+    assert {"title", "artist", "album", "lyrics"} <= set(song.locked_fields)
+
+
+def test_an_edit_that_leaves_the_lyrics_as_they_were_does_not_lock_them(staff_client):
+    song = make_song("Waterloo", "ABBA", lyrics_plain="My my")
+    staff_client.post(f"/library/{song.pk}/edit", {"title": "Waterloo!", "artist": "ABBA", "album": "",
+                                                   "lyrics": "My my\r\n"}, **HTMX)
+    song.refresh_from_db()
+    assert song.title == "Waterloo!" and song.locked_fields == ["title"]
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    ({"title": "x" * 301}, "Title"),
+    ({"lyrics": "[00:01.00]one\n[99:xx]broken"}, "not valid LRC"),
+])
+def test_a_bad_edit_is_refused_in_the_form_with_400_and_nothing_is_saved(staff_client, data, message):
+    song = make_song("Waterloo", "ABBA")
+    response = staff_client.post(f"/library/{song.pk}/edit", {"title": "Waterloo", "artist": "ABBA", **data}, **HTMX)
+    html = response.content.decode()
+    assert response.status_code == 400 and message in html and 'class="error" role="alert"' in html
+    assert "editing" in html  # the form stays, with what was typed
+    song.refresh_from_db()
+    assert (song.title, song.lyrics_synced, song.locked_fields) == ("Waterloo", "", [])
+
+
+def test_only_staff_edit_songs(singer_user):
+    song = make_song("Waterloo", "ABBA")
+    client = Client()
+    client.force_login(singer_user)
+    assert client.post(f"/library/{song.pk}/edit", {"title": "Mine"}).status_code == 403
+    assert Client().get(f"/library/{song.pk}/edit").status_code == 302
+    song.refresh_from_db()
+    assert song.title == "Waterloo"
+
+
+def test_the_edit_works_without_javascript(staff_client):
+    song = make_song("Waterloo", "ABBA")
+    page = staff_client.get(f"/library/{song.pk}/edit")
+    assert page.status_code == 200 and "<h1>Edit" in page.content.decode()
+    response = staff_client.post(f"/library/{song.pk}/edit", {"title": "Fernando", "artist": "ABBA"})
+    assert response.status_code == 302 and response["Location"] == "/library/"
+    song.refresh_from_db()
+    assert song.title == "Fernando"
+
+
+def test_several_files_uploaded_together_are_each_imported_or_refused_on_their_own(staff_client, song_mp3):
+    files = [SimpleUploadedFile("one.mp3", song_mp3, "audio/mpeg"),
+             SimpleUploadedFile("notes.mp3", b"not audio at all\n" * 50, "audio/mpeg"),
+             SimpleUploadedFile("two.mp3", song_mp3[:-10] + b"\x00" * 10, "audio/mpeg")]
+    response = staff_client.post("/library/upload", {"file": files}, **HTMX)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "one.mp3: <span class=\"notice\">" in html and "notes.mp3: <span class=\"error\">" in html
+    assert "two.mp3: " in html
+    assert Song.objects.filter(title="one").exists()
+    # Without JavaScript: back to the Library, one message per file.
+    again = staff_client.post("/library/upload", {"file": [SimpleUploadedFile("three.mp3", song_mp3, "audio/mpeg"),
+                                                           SimpleUploadedFile("bad.mp3", b"x" * 100, "audio/mpeg")]})
+    assert again.status_code == 302 and again["Location"] == "/library/"
+
+
+def test_the_upload_form_takes_several_files_and_drops(staff_client):
+    html = staff_client.get("/library/").content.decode()
+    assert 'type="file" name="file" accept="audio/*,video/*" multiple required' in html
+    assert 'data-multi-upload="#upload-files"' in html and 'id="upload-files"' in html

@@ -68,6 +68,8 @@ def test_cancelling_during_separation_stops_it_and_leaves_no_stems(internet, bro
     assert job.status == Job.Status.CANCELLED
     names = sorted(p.name for p in job.song.folder.iterdir())
     assert names == sorted(["audio.flac", "audio.m4a", job.song.files["original"]])
+    # Cancelled, not failed: singers cannot queue it, and a reprocess imports it.
+    assert job.song.status == Song.Status.CANCELLED and job.song.stream == ""
 
 
 def test_a_missing_model_fails_the_job_with_model_unavailable(internet, broker, settings, tmp_path):

@@ -147,9 +147,19 @@ def separate(ctx) -> str | None:
     stream = secrets.token_hex(4)
     stream_dir = services.song_stream_begin(song=song, stream=stream)
     began = time.monotonic()
+    first: list[tuple[float, float]] = []  # (when, seconds) of the first report with audio
 
     def on_stream(seconds: float) -> None:
-        rate = seconds / max(time.monotonic() - began, 1e-3)
+        # The speed since the first segment: the decode and the model's load before it
+        # happen once and would make the rest look slower than it is. Until there is a
+        # second report, the speed since the stage began (lower: the safe side).
+        now = time.monotonic()
+        if not first and seconds > 0:
+            first.append((now, seconds))
+        if first and now - first[0][0] >= 1.0 and seconds > first[0][1]:
+            rate = (seconds - first[0][1]) / (now - first[0][0])
+        else:
+            rate = seconds / max(now - began, 1e-3)
         services.song_stream_progress(song=song, stream=stream, seconds=seconds, rate=rate)
 
     try:

@@ -79,7 +79,13 @@ htmx.defineExtension("encore-push", {
     const newRows = source && source.getAttribute("data-new-rows");
     for (const part of Array.from(template.content.children)) {
       const oob = part.getAttribute("hx-swap-oob") || "true";
-      if (oob.includes(":") || !part.id || document.getElementById(part.id)) continue;
+      const shown = part.id && document.getElementById(part.id);
+      // A row being edited stays as it is until it is saved or cancelled.
+      if (shown && shown.classList.contains("editing")) {
+        part.remove();
+        continue;
+      }
+      if (oob.includes(":") || !part.id || shown) continue;
       if (newRows && oob === "true" && part.classList.contains("row-item")) {
         const wrapper = document.createElement("div");
         wrapper.setAttribute("hx-swap-oob", newRows);
@@ -92,4 +98,87 @@ htmx.defineExtension("encore-push", {
     }
     return template.innerHTML;
   },
+});
+
+// Uploading several files (the Library's form with data-multi-upload="#list"): each goes
+// on its own request, one after the other, with its own progress bar and its own answer
+// in the list; files dropped on the form go the same way. The new rows arrive through
+// the Library's live socket. (fetch() reports no upload progress: XMLHttpRequest does.)
+function uploadOne(form, file, list, extra) {
+  const item = document.createElement("li");
+  const name = document.createElement("span");
+  name.textContent = file.name;
+  const bar = document.createElement("progress");
+  bar.max = 100;
+  bar.value = 0;
+  bar.setAttribute("aria-label", `Uploading ${file.name}`);
+  const result = document.createElement("span");
+  result.className = "muted";
+  result.textContent = "waiting";
+  item.append(name, " ", bar, " ", result);
+  list.append(item);
+  return () => new Promise((resolve) => {
+    const body = new FormData();
+    body.append("csrfmiddlewaretoken", form.querySelector("[name=csrfmiddlewaretoken]").value);
+    body.append("file", file);
+    for (const [field, value] of Object.entries(extra)) body.append(field, value);
+    const request = new XMLHttpRequest();
+    request.open("POST", form.action);
+    request.setRequestHeader("HX-Request", "true");
+    request.upload.addEventListener("progress", (event) => {
+      if (event.lengthComputable) bar.value = Math.round((100 * event.loaded) / event.total);
+      result.textContent = `${bar.value} %`;
+    });
+    request.addEventListener("load", () => {
+      const answer = document.createElement("template");
+      answer.innerHTML = request.responseText;
+      const said = answer.content.querySelector(".error, .notice");
+      bar.value = 100;
+      result.textContent = said ? said.textContent : `The server answered ${request.status}.`;
+      result.className = request.status < 300 ? "notice" : "error";
+      item.classList.add(request.status < 300 ? "uploaded" : "refused");
+      resolve();
+    });
+    request.addEventListener("error", () => {
+      result.textContent = "The server cannot be reached.";
+      result.className = "error";
+      resolve();
+    });
+    request.send(body);
+  });
+}
+
+async function uploadAll(form, files) {
+  const list = document.querySelector(form.dataset.multiUpload);
+  if (!list || !files.length) return;
+  // The title and artist fields name one song: with several files, each file's tags do.
+  const extra = files.length === 1
+    ? { title: form.querySelector("[name=title]").value, artist: form.querySelector("[name=artist]").value } : {};
+  const jobs = Array.from(files, (file) => uploadOne(form, file, list, extra));
+  form.reset();
+  for (const job of jobs) await job();
+}
+
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (!(form instanceof HTMLFormElement) || !form.dataset.multiUpload || event.defaultPrevented) return;
+  event.preventDefault();
+  uploadAll(form, form.querySelector("input[type=file]").files);
+});
+document.addEventListener("dragover", (event) => {
+  const zone = event.target.closest && event.target.closest("form[data-multi-upload]");
+  if (!zone) return;
+  event.preventDefault();
+  zone.classList.add("dragging");
+});
+document.addEventListener("dragleave", (event) => {
+  const zone = event.target.closest && event.target.closest("form[data-multi-upload]");
+  if (zone) zone.classList.remove("dragging");
+});
+document.addEventListener("drop", (event) => {
+  const zone = event.target.closest && event.target.closest("form[data-multi-upload]");
+  if (!zone) return;
+  event.preventDefault();
+  zone.classList.remove("dragging");
+  uploadAll(zone, event.dataTransfer.files);
 });

@@ -68,3 +68,24 @@ def test_it_filters_as_you_type_and_shows_an_added_song_until_it_is_ready(live_s
     expect(page.locator(f"#song-{song.pk}")).to_have_count(1)
     # Pushes about rows the search hid were dropped, not swapped blindly (htmx logs those).
     assert errors == []
+
+
+def test_several_files_upload_each_with_its_progress_and_result(live_site, page, staff_user, tmp_path):
+    first, second, bad = tmp_path / "first.mp3", tmp_path / "second.wav", tmp_path / "notes.mp3"
+    first.write_bytes(make_audio(3.0))
+    second.write_bytes(make_audio(3.0, fmt="wav", frequency=330))
+    bad.write_bytes(b"not audio\n" * 100)
+    sign_in(page, live_site, staff_user)
+    page.goto(live_site.url + "/library/")
+    page.locator("summary", has_text="Upload files").click()
+    page.locator("#upload-file").set_input_files([first, second, bad])
+    page.get_by_role("button", name="Upload", exact=True).click()
+
+    items = page.locator("#upload-files li")
+    expect(items).to_have_count(3)
+    expect(items.nth(0)).to_contain_text("first.mp3")
+    expect(items.nth(0).locator(".notice")).to_contain_text("Added")
+    expect(items.nth(1).locator(".notice")).to_contain_text("Added")
+    expect(items.nth(2).locator(".error")).to_be_visible()
+    expect(page.locator("#upload-files progress").first).to_have_attribute("value", "100")
+    assert Song.objects.filter(title__in=["first", "second"]).count() == 2

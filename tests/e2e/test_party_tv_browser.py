@@ -14,6 +14,8 @@ module's browser runs, services called from this thread cannot publish their eve
 (see test_tv_browser.py).
 """
 
+import re
+
 import pytest
 import requests
 from django.conf import settings
@@ -262,3 +264,57 @@ def test_it_shows_what_changed_while_the_server_was_down_once_the_page_reconnect
         assert phone.evaluate("window.stillTheSamePage") is True
     finally:
         phone.context.close()
+
+
+def test_between_singers_the_tv_counts_down_who_is_next_even_after_a_reload_and_the_phone_says_get_ready(
+    live_site, page, browser, carol, songs_with_stems, django_user_model
+):
+    bob = django_user_model.objects.create_user(username="bob", password="x" * 12, display_name="Bob")
+    room = services.room_create(owner=carol, name="Friday", max_waiting_per_singer=None)
+    services.room_update(room=room, actor=actor_for(room, user=carol), interlude_seconds=20)
+    services.singer_join(room=room, user=bob)
+    services.queue_add(room=room, actor=actor_for(room, user=bob), song=songs_with_stems("Waterloo"))
+    songs_with_stems("Fernando")
+    services.player_play(room=room, actor=actor_for(room, user=carol))  # the host's Play: at once
+    token = Token.objects.create(user=carol).key
+    code = room.code
+
+    tv = open_tv(new_page(browser), live_site, room, carol)
+    phone = new_page(browser, **PHONE)
+    try:
+        phone.goto(f"{live_site.url}/rooms/{code}/")
+        phone.get_by_label("Your name").fill("Gus")
+        phone.get_by_role("button", name="Join").click()
+        phone.get_by_label("Search songs").fill("fern")
+        expect(phone.locator(".hit")).to_have_count(1)
+        phone.locator(".hit").get_by_role("button", name="Add").click()
+        expect(phone.locator(".hit .notice")).to_contain_text("Added “Fernando”")
+        gus = QueueEntry.objects.get(room=room, song__title="Fernando")
+
+        # Bob's song ends: Gus is up, after the room's 20 s, on the TV and on his phone.
+        api(live_site, token, "POST", f"/rooms/{code}/player", action="next")
+        expect(tv.locator("#tv-card-state")).to_have_text("Up next — get ready!")
+        expect(tv.locator("#tv-card-now")).to_have_text("Gus — Fernando (The Testers)")
+        expect(tv.locator("#tv-card-next")).to_have_text(re.compile(r"Starts in (1\d|20)"))
+        expect(phone.locator(f"#my-songs-{code} .singing-now")).to_contain_text("You're up! Get ready")
+        assert tv.evaluate("window.encoreTv.snapshot().paused") is True
+
+        # A reloaded TV (or a second one) shows the same countdown, further on.
+        tv.reload()
+        tv.get_by_role("button", name="Start the TV").click()
+        expect(tv.locator("#tv-card-state")).to_have_text("Up next — get ready!")
+        left = int(re.search(r"\d+", tv.locator("#tv-card-next").inner_text()).group())
+        assert 0 < left <= 20
+        # ... and it counts down.
+        tv.wait_for_function(
+            "(left) => { const m = document.getElementById('tv-card-next').textContent.match(/Starts in (\\d+)/);"
+            " return m && Number(m[1]) < left; }", arg=left,
+        )
+
+        # The host starts it at once.
+        api(live_site, token, "POST", f"/rooms/{code}/player", action="play")
+        tv_playing(tv, gus.pk, beyond=0.5)
+        expect(tv.locator("#tv-now")).to_have_text("Gus — Fernando (The Testers)")
+    finally:
+        phone.context.close()
+        tv.context.close()
