@@ -9,8 +9,10 @@ the indexes differ (FTS5, pg_trgm), the answers must not.
 """
 
 import re
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 
@@ -260,3 +262,18 @@ def test_clearing_the_search_brings_the_library_back(room, gus, library):
     html = gus.get(f"/rooms/{room.code}/search", {"q": ""}, **HTMX).content.decode()
     assert f"<strong>{len(library)}</strong> songs in the library" in html
     assert len(browse_rows(html)) == len(library)
+
+
+def test_the_search_index_command_rebuilds_what_a_copy_by_hand_left_out(room, gus, library):
+    # A database restored without the search texts (a copy made by hand, say).
+    Song.objects.update(search_text="", search_lyrics="")
+    if search_index.uses_fts():
+        with connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {search_index.FTS_TABLE}")
+            cursor.execute(f"DELETE FROM {search_index.FTS_META_TABLE}")
+    assert singer_hits(gus, room, "cafe") == []
+    out = StringIO()
+    call_command("search_index", stdout=out)
+    assert out.getvalue().startswith(f"Indexed {Song.objects.count()} songs in ")
+    assert titles(singer_hits(gus, room, "cafe")) == ["Café Lunaire"]
+    assert titles(singer_hits(gus, room, "napoleon")) == ["Waterloo"]
