@@ -52,7 +52,7 @@ class SingerBriefSerializer(serializers.Serializer):
     name = serializers.CharField()
 
 
-@extend_schema_serializer(component_name="PartySong")
+@extend_schema_serializer(component_name="PartySongStream")
 class SongStreamSerializer(serializers.Serializer):
     instrumental_url = serializers.CharField(help_text="HLS event playlist (fMP4 AAC segments) of the instrumental.")
     vocals_url = serializers.CharField(help_text="HLS event playlist of the vocals.")
@@ -60,6 +60,7 @@ class SongStreamSerializer(serializers.Serializer):
     complete = serializers.BooleanField()
 
 
+@extend_schema_serializer(component_name="PartySong")
 class SongBriefSerializer(serializers.Serializer):
     id = serializers.UUIDField(allow_null=True, help_text="null in a history entry of a song deleted since.")
     title = serializers.CharField()

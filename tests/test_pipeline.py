@@ -156,7 +156,7 @@ def test_cancelling_a_running_download_stops_it_and_removes_partial_files(intern
     job = Job.objects.get(pk=result.job.pk)
     assert job.status == Job.Status.CANCELLED
     song = job.song
-    assert song.status == Song.Status.ERROR
+    assert song.status == Song.Status.CANCELLED
     leftovers = [p.name for p in song.folder.iterdir()] if song.folder.exists() else []
     assert leftovers == []
 

@@ -94,8 +94,10 @@ def test_after_a_power_cut_every_job_completes_exactly_once(broker, own_site, st
         assert log.count("completed") == 1, log
         song = job.song
         assert song.status == Song.Status.READY
-        # Exactly the song's files: nothing partial from the attempts the cut interrupted.
-        assert sorted(p.name for p in song.folder.iterdir()) == sorted(song.files.values()), song.pk
+        # Exactly the song's files, and the stream of the attempt that finished: nothing
+        # partial from the attempts the cut interrupted.
+        assert sorted(p.name for p in song.folder.iterdir()) == sorted([*song.files.values(), "stream"]), song.pk
+        assert [p.name for p in (song.folder / "stream").iterdir()] == [song.stream], song.pk
     assert Song.objects.count() == len(jobs)
 
 

@@ -24,7 +24,7 @@ from common.procs import free_port
 from jobs.models import Job
 from karaoke_site.asgi import application
 from queue_app import services
-from queue_app.models import SongRequest
+from queue_app.models import QueueEntry, SongRequest
 from songs.models import Song
 from songs.selectors import youtube_search_cache_key
 from tests.factories import SongFactory
@@ -190,12 +190,14 @@ def test_a_guest_requests_a_youtube_song_the_host_approves_and_it_gets_ready(
                    for step in steps), steps
         assert SongRequest.objects.get(video_id=QUEEN.id).status == "ready"
 
-        # The TV plays it: the host starts the TV and the party.
+        # The TV plays it: nothing else was playing, so it started by itself once it could
+        # be sung (after the room's "Up next" interlude); the host's Play starts it now.
         tv = page.context.new_page()
         tv.set_default_timeout(15_000)
         tv.goto(f"{site}/rooms/{code}/tv/")
         tv.get_by_role("button", name="Start the TV").click()
-        page.get_by_role("button", name="Next", exact=True).click()
+        assert QueueEntry.objects.get(room__code=code).status == "playing"
+        page.get_by_role("button", name="Play", exact=True).click()
         tv.wait_for_function(
             "window.encoreTv && window.encoreTv.snapshot().position > 0.5 && !window.encoreTv.snapshot().paused",
             timeout=20_000,

@@ -103,8 +103,8 @@ def stalls(log: list[dict]) -> list[tuple[float, float]]:
 
 
 def test_a_song_starts_before_its_separation_ends_and_plays_through_without_a_stall(party, page):
-    # 0.4 s per second of audio: the separation runs at 2.5x real time, for about 16 s.
-    site = site_with_pace(0.4, safety=6.0)
+    # 0.8 s per second of audio: the separation runs at 1.25x real time, for about 32 s.
+    site = site_with_pace(0.8, safety=6.0)
     try:
         song = import_and_queue(party, site)
         tv = open_tv(page, site, party)
@@ -124,6 +124,18 @@ def test_a_song_starts_before_its_separation_ends_and_plays_through_without_a_st
         assert started and all(sample["streaming"] for sample in started)
         assert not stalls(log), stalls(log)
         assert "holding" not in {sample["mode"] for sample in started}
+
+        # A second TV opened now, while the song still separates, plays with the first.
+        assert Song.objects.get(pk=song.pk).status == Song.Status.PROCESSING
+        second = open_tv(page.context.browser.new_context(bypass_csp=True).new_page(), site, party)
+        try:
+            second.wait_for_function("() => window.encoreTv.position > 0.5", timeout=30_000)
+            second.wait_for_timeout(2000)  # its steering settles
+            one, two = tv.evaluate("window.encoreTv.snapshot()"), second.evaluate("window.encoreTv.snapshot()")
+            apart = (one["position"] + (two["at"] - one["at"]) / 1000) - two["position"]
+            assert abs(apart) < 0.5, (one, two)
+        finally:
+            second.context.close()
 
         # The finished stems are what a separation without a stream makes.
         deadline = time.monotonic() + 120
