@@ -34,6 +34,8 @@ sys.path.insert(0, str(BASE_DIR))
 
 from common.procs import free_port  # noqa: E402
 
+PASSWORD = "bench-password-123"
+
 
 def make_audio_folder() -> Path:
     import imageio_ffmpeg  # noqa: PLC0415 - only the audio-folder mode needs it
@@ -64,9 +66,11 @@ def serve_folder(folder: Path) -> tuple[ThreadingHTTPServer, int]:
     return server, server.server_address[1]
 
 
-def start_site(data_dir: Path, *, workers: bool = True) -> tuple[subprocess.Popen, str, str]:
+def start_site(data_dir: Path, *, workers: bool = True, extra_env: dict | None = None) -> tuple[subprocess.Popen, str, str]:
+    """The site as `make run` starts it (plus `extra_env`), with a staff user 'bench'
+    (password PASSWORD) and its API token."""
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "TASK_BROKER")}
-    env.update(DATA_DIR=str(data_dir), DEBUG="true", LOG_LEVEL="warning")
+    env.update(DATA_DIR=str(data_dir), DEBUG="true", LOG_LEVEL="warning", **(extra_env or {}))
     # One user imports every song here: the per-user import limit is for people.
     env.update(THROTTLE_IMPORTS="1000000/1s")
     manage = [sys.executable, str(BASE_DIR / "manage.py")]
@@ -74,7 +78,7 @@ def start_site(data_dir: Path, *, workers: bool = True) -> tuple[subprocess.Pope
     token = subprocess.run(
         [*manage, "shell", "-c",
          "from accounts.models import User; from rest_framework.authtoken.models import Token;"
-         "u = User.objects.create_user('bench', password='bench-password-123', is_staff=True);"
+         f"u = User.objects.create_user('bench', password='{PASSWORD}', is_staff=True);"
          "print(Token.objects.create(user=u).key)"],
         env=env, check=True, capture_output=True, text=True,
     ).stdout.strip().splitlines()[-1]

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -35,55 +34,13 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 sys.path.insert(0, str(BASE_DIR / "bench"))
 
-from import_latency import serve_folder  # noqa: E402
+from import_latency import PASSWORD, serve_folder, start_site  # noqa: E402
+from key_change import cpu_model  # noqa: E402
 from separation import NAME, SIGNATURE, write_song  # noqa: E402
 
-from common.procs import free_port  # noqa: E402
 from tests.demucs_model import FULL_HTDEMUCS_KWARGS, build_htdemucs  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
-PASSWORD = "bench-password-123"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def start_site(data_dir: Path, model_dir: Path, safety: float) -> tuple[subprocess.Popen, str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "TASK_BROKER")}
-    env.update(DATA_DIR=str(data_dir), DEBUG="true", LOG_LEVEL="warning", DEMUCS_MODEL=NAME,
-               DEMUCS_MODEL_DIR=str(model_dir), STREAM_SAFETY_SECONDS=str(safety))
-    manage = [sys.executable, str(BASE_DIR / "manage.py")]
-    subprocess.run([*manage, "migrate", "-v0"], env=env, check=True)
-    token = subprocess.run(
-        [*manage, "shell", "-c",
-         "from accounts.models import User; from rest_framework.authtoken.models import Token;"
-         f"u = User.objects.create_user('bench', password='{PASSWORD}', is_staff=True, is_host=True);"
-         "print(Token.objects.create(user=u).key)"],
-        env=env, check=True, capture_output=True, text=True,
-    ).stdout.strip().splitlines()[-1]
-    port = free_port()
-    process = subprocess.Popen(
-        [*manage, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=(data_dir / "serve.log").open("wb"),
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return process, url, token
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
-    process.terminate()
-    raise SystemExit(f"the site did not become healthy; see {data_dir / 'serve.log'}")
 
 
 def open_tv(playwright, url: str, code: str):
@@ -176,7 +133,8 @@ def main() -> None:
         subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-i", str(wav), "-c:a", "libmp3lame",
                         "-b:a", "192k", str(audio / "song.mp3")], check=True)
         server, audio_port = serve_folder(audio)
-        process, url, token = start_site(root / "data", model_dir, args.safety)
+        process, url, token = start_site(root / "data", extra_env={
+            "DEMUCS_MODEL": NAME, "DEMUCS_MODEL_DIR": str(model_dir), "STREAM_SAFETY_SECONDS": str(args.safety)})
         api = requests.Session()
         api.headers["Authorization"] = f"Token {token}"
         try:
