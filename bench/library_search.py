@@ -161,6 +161,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--repeat", type=int, default=5, help="runs of each query per size")
     parser.add_argument("--drawn", type=int, default=10, help="queries drawn from the library, per kind")
+    parser.add_argument("--slowest", type=int, default=5, help="list this many slowest queries (by median) per size")
     args = parser.parse_args()
     sizes = sorted(int(size) for size in args.sizes.split(","))
 
@@ -207,6 +208,7 @@ def main() -> None:
         for kind, drawn in drawn_queries(random.Random(size), args.drawn).items():
             queries[kind] += drawn
         timings: dict[str, list[float]] = {}
+        per_query: dict[tuple[str, str], list[float]] = {}
         for kind, kind_queries in queries.items():
             for query in kind_queries:
                 selectors.song_search_for_singers(query=query, limit=30)  # warm-up
@@ -214,6 +216,7 @@ def main() -> None:
                     started = time.perf_counter()
                     hits = selectors.song_search_for_singers(query=query, limit=30)
                     timings.setdefault(kind, []).append((time.perf_counter() - started) * 1000)
+                    per_query.setdefault((kind, query), []).append(timings[kind][-1])
                 if kind_queries.index(query) < len(FIXED_QUERIES[kind]):
                     best = hits[0].song.title if hits else "(nothing)"
                     print(f"  {kind:12} {query!r:26} → {best!r} ({len(hits)} hits)")
@@ -223,6 +226,9 @@ def main() -> None:
             count = len(values) // args.repeat
             print(f"  {kind:12} {count:7} {statistics.median(values):8.1f} {percentile(values, 0.95):8.1f} "
                   f"{max(values):8.1f}")
+        slowest = sorted(per_query.items(), key=lambda item: statistics.median(item[1]), reverse=True)
+        for (kind, query), values in slowest[: args.slowest]:
+            print(f"  slow: {kind:12} {query!r:26} median {statistics.median(values):7.1f} ms")
     print(f"\nload {os.getloadavg()}")
 
 

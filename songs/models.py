@@ -4,7 +4,8 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Length
 from django.urls import reverse
 
 
@@ -134,6 +135,12 @@ class Song(models.Model):
             models.Index(fields=["status"]),
             models.Index(fields=["deleted_at"]),
             models.Index(fields=["recording_mbid"]),
+            # A search for a common word ("me", "love") wants the shortest matching songs
+            # of thousands: PostgreSQL walks this index in order and stops at the first
+            # few hundred, rather than reading every match to sort it (songs.selectors.
+            # _containing; its planner picks the trigram index for rare words).
+            models.Index(Length("search_text"), F("id"), name="songs_song_shortest_live",
+                         condition=Q(deleted_at__isnull=True)),
         ]
 
     def __str__(self) -> str:

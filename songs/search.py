@@ -39,6 +39,10 @@ def fold(text: str) -> str:
     """`text` as the search compares it: lowercase words without accents, one space apart."""
     if not text:
         return ""
+    if text.isascii():
+        # Most lyrics lines: no accent to strip, nothing to normalize (the same result, a
+        # fifth of the time; a search's lyrics snippets fold every line of 30 songs).
+        return " ".join(_SEPARATORS.sub(" ", _APOSTROPHES.sub("", text.lower())).split())
     decomposed = unicodedata.normalize("NFKD", text)
     stripped = "".join(char for char in decomposed if not unicodedata.combining(char))
     # NFC again: scripts whose letters NFKD splits into non-combining parts (Hangul) come back whole.

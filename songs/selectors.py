@@ -44,10 +44,11 @@ def _needle(word: str) -> str:
 
 
 def _containing(
-    songs: QuerySet[Song], groups: list[list[tuple[str, str]]], *, shortest_first: bool, defer: tuple = ()
+    songs: QuerySet[Song], groups: list[list[tuple[str, str]]], *, shortest_first: bool, defer: tuple = (),
+    limit: int = SEARCH_CANDIDATES,
 ) -> QuerySet:
     """The songs of `songs` matching every group, a group being one query word's (column,
-    text it contains) pairs, any of which will do; at most SEARCH_CANDIDATES of them, those
+    text it contains) pairs, any of which will do; at most `limit` of them, those
     with the shortest search_text first when `shortest_first` (the closest to the words).
 
     PostgreSQL: `LIKE '%text%'` on the columns, through their trigram indexes. SQLite: the
@@ -63,11 +64,13 @@ def _containing(
                 either |= Q(**{f"{column}__contains": needle})
             condition &= either
         matching = songs.filter(condition)
-        return (matching.order_by(Length("search_text"), "pk") if shortest_first else matching)[:SEARCH_CANDIDATES]
-    ids = search_index.fts_match(groups, shortest_first=shortest_first, limit=SEARCH_CANDIDATES * 5)
+        # Unsorted rather than the model's newest first: the scan stops at the first few
+        # hundred instead of reading every match to sort it.
+        return (matching.order_by(Length("search_text"), "pk") if shortest_first else matching.order_by())[:limit]
+    ids = search_index.fts_match(groups, shortest_first=shortest_first, limit=limit * 5)
     matching = Song.objects.filter(pk__in=ids).filter(Exists(songs.filter(pk=OuterRef("pk")).values("pk")))
     matching = matching.defer(*defer) if defer else matching
-    return (matching.order_by(Length("search_text"), "pk") if shortest_first else matching)[:SEARCH_CANDIDATES]
+    return (matching.order_by(Length("search_text"), "pk") if shortest_first else matching.order_by())[:limit]
 
 
 def _typo_corrections(words: list[str]) -> dict[str, list[str]]:
@@ -95,7 +98,8 @@ def song_find(*, query: str, songs: QuerySet[Song], links: bool = False, enough:
     found in the lyrics; ready songs first within each, then the closest.
     `links`: a word that looks like a link or an id also finds the songs with that source.
     `enough`: the lyrics are searched only when the title, artist and album gave fewer
-    songs than this (a singer's page shows 30).
+    songs than this (a singer's page shows 30); there, each word as typed (no typos) in
+    the lyrics or the title, artist and album.
     """
     words = search.query_words(query)
     # One-letter words only rank (no index finds them): alone, among the first songs A–Z.
@@ -124,10 +128,14 @@ def song_find(*, query: str, songs: QuerySet[Song], links: bool = False, enough:
             candidates.append(song)
     if len(matches) < enough:
         # Not enough from the title, artist and album: the lyrics too (no typos there).
-        lyrics_groups = [group + [("search_lyrics", _needle(word))] for group, word in zip(metadata_groups, sought,
-                                                                                          strict=True)]
+        # A word's typo corrections are left out here: spelled out over the lyrics' big
+        # index, each one read the postings of its common trigrams (" ta", "ake"): three
+        # quarters of a slow search's time at 100,000 songs (bench/library_search.py).
+        lyrics_groups = [[("search_text", _needle(word)), ("search_lyrics", _needle(word))] for word in sought]
+        # Twice what is shown, not the whole SEARCH_CANDIDATES: each comes with its lyrics'
+        # text to rank, the bulk of a singer's search that reaches the lyrics.
         more = _containing(songs.exclude(pk__in=list(matches)), lyrics_groups, shortest_first=False,
-                           defer=("lyrics_synced", "lyrics_plain"))
+                           defer=("lyrics_synced", "lyrics_plain"), limit=min(SEARCH_CANDIDATES, 2 * enough))
         for song in more:
             match = search.rank(words, metadata=song.search_text, lyrics=song.search_lyrics,
                                 title=search.fold(song.title))

@@ -282,9 +282,13 @@ def test_between_singers_the_tv_counts_down_who_is_next_even_after_a_reload_and_
     tv = open_tv(new_page(browser), live_site, room, carol)
     phone = new_page(browser, **PHONE)
     try:
+        phone.add_init_script(COUNT_PUSHES)
         phone.goto(f"{live_site.url}/rooms/{code}/")
         phone.get_by_label("Your name").fill("Gus")
         phone.get_by_role("button", name="Join").click()
+        # The room page is live (htmx bound the search box, the socket is up) before typing:
+        # an input event fired before htmx has processed the page starts no search.
+        phone.wait_for_function("window.pushes > 0")
         phone.get_by_label("Search songs").fill("fern")
         expect(phone.locator(".hit")).to_have_count(1)
         phone.locator(".hit").get_by_role("button", name="Add").click()
