@@ -13,12 +13,19 @@ A watcher joins before it reads the state it sends first, so no event between th
 two is lost; events that arrive until it calls `ready()` are held and delivered
 then, in order, as Channels' own queue did while `connect()` ran.
 
+After that each watcher has a mailbox, emptied in order by a task of its own, so a
+phone that reads slowly (its socket's buffer full: the send waits for it to drain)
+delays only itself, not every watcher after it in the room. A mailbox that keeps
+growing (a phone that stopped reading) closes that socket; its client reconnects
+and gets the whole state again.
+
 State is per event loop: a process has one (uvicorn's), but tests start several.
 """
 
 import asyncio
 import logging
 import weakref
+from collections import deque
 from dataclasses import dataclass, field
 
 from channels.consumer import get_handler_name
@@ -26,10 +33,35 @@ from channels.consumer import get_handler_name
 logger = logging.getLogger(__name__)
 
 
+# Events waiting for one watcher past which its socket is closed (code 1013, "try again
+# later"): minutes of a busy party's changes; a watcher that far behind is not reading.
+MAILBOX_LIMIT = 200
+
+
 @dataclass(eq=False)
 class _Watcher:
     consumer: object
-    held: list | None = field(default_factory=list)  # None once ready: delivered at once
+    held: list | None = field(default_factory=list)  # None once ready: into the mailbox
+    mailbox: deque = field(default_factory=deque)
+    sender: asyncio.Task | None = None
+    gone: bool = False
+
+    def post(self, event: dict) -> None:
+        if self.gone:
+            return
+        if len(self.mailbox) >= MAILBOX_LIMIT:
+            logger.warning("%r is %d events behind; closing its socket", self.consumer, len(self.mailbox))
+            self.mailbox.clear()
+            self.gone = True
+            self.sender = asyncio.ensure_future(_close(self.consumer, 1013))
+            return
+        self.mailbox.append(event)
+        if self.sender is None or self.sender.done():
+            self.sender = asyncio.ensure_future(self._send())
+
+    async def _send(self) -> None:
+        while self.mailbox and not self.gone:
+            await _deliver(self.consumer, self.mailbox.popleft())
 
 
 @dataclass(eq=False)
@@ -56,8 +88,13 @@ class _Fanout:
 
     async def leave(self, group: str, consumer) -> None:
         subscription = self.groups.get(group)
-        if subscription is None or subscription.watchers.pop(consumer, None) is None:
+        watcher = subscription.watchers.pop(consumer, None) if subscription is not None else None
+        if watcher is None:
             return
+        # Its mailbox is dropped; a delivery under way ends by itself (not cancelled: leave()
+        # may be called from a handler that the sender task is running).
+        watcher.gone = True
+        watcher.mailbox.clear()
         if subscription.watchers:
             return
         del self.groups[group]
@@ -100,7 +137,7 @@ class _Fanout:
                     if watcher.held is not None:
                         watcher.held.append(event)
                     else:
-                        await _deliver(watcher.consumer, event)
+                        watcher.post(event)
         except Exception:
             # The channel layer failed (Redis went away, say). Close every watcher's
             # socket: clients reconnect, get the whole state again, and subscribe anew.
@@ -109,10 +146,14 @@ class _Fanout:
             if self.groups.get(group) is subscription:
                 del self.groups[group]
             for watcher in list(subscription.watchers.values()):
-                try:
-                    await watcher.consumer.close(code=1011)
-                except Exception:
-                    pass
+                await _close(watcher.consumer, 1011)
+
+
+async def _close(consumer, code: int) -> None:
+    try:
+        await consumer.close(code=code)
+    except Exception:
+        pass  # already closed
 
 
 async def _deliver(consumer, event: dict) -> None:

@@ -57,3 +57,24 @@ class ThrottledAnswers(MiddlewareMixin):
                                   extra=exception.extra)
             return with_retry_after(answer, exception)
         return None
+
+
+class SyncChain:
+    """The last of MIDDLEWARE, and sync only: under ASGI, Django then runs every middleware
+    above it in one worker thread, with one trip back to the event loop for the view.
+
+    Django's middleware are both sync and async capable; with an async view handler below
+    them they run in async mode, and each of their process_* methods is one more
+    sync_to_async: 19 trips between the event loop and a thread for one singer's search.
+    Under a party's load the loop is busy sending every change to every socket, so each
+    trip waits its turn (measured in bench/README.md, party_load.py).
+    """
+
+    sync_capable = True
+    async_capable = False
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)

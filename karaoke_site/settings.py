@@ -113,6 +113,8 @@ MIDDLEWARE = [
     # Room codes that match no room, counted per client on every room address.
     "queue_app.throttles.RoomLookupThrottle",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last: keeps the whole chain above in one thread per request (see its docstring).
+    "common.middleware.SyncChain",
 ]
 
 ROOT_URLCONF = "karaoke_site.urls"

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+from collections import OrderedDict
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -43,15 +44,21 @@ def _state(room) -> dict:
 
 # The fan-out hands one event object to every watcher of the room in this process: it
 # is serialized once, not once per client, which was a whole queue's json.dumps per
-# phone per change. The event loop is one thread.
-_last_sent: tuple[dict, str] | None = None
+# phone per change. Each watcher sends from its own task, so the last few events are
+# kept (held, so no other event can take one's id). The event loop is one thread.
+_recent_json: "OrderedDict[int, tuple[dict, str]]" = OrderedDict()
+_RECENT_JSON = 16
 
 
 def _as_json(event: dict) -> str:
-    global _last_sent
-    if _last_sent is None or _last_sent[0] is not event:
-        _last_sent = (event, json.dumps(event))
-    return _last_sent[1]
+    found = _recent_json.get(id(event))
+    if found is not None and found[0] is event:
+        return found[1]
+    text = json.dumps(event)
+    _recent_json[id(event)] = (event, text)
+    while len(_recent_json) > _RECENT_JSON:
+        _recent_json.popitem(last=False)
+    return text
 
 
 class _RoomWatcher:
@@ -103,8 +110,8 @@ class _RoomWatcher:
         # Close the sockets that watched as the singer who just left (a host watches as host).
         if self.watching_as != event["singer"]:
             return
-        # Leave the fan-out from a task of its own: this handler runs on its reader,
-        # which leave() cancels when this socket was the room's last watcher.
+        # Leave the fan-out from a task of its own, apart from the fan-out's tasks (this
+        # handler runs on one; leave() cancels the group's reader with its last watcher).
         self.leaving = asyncio.ensure_future(fanout.leave(self.group, self))
         await self.close(code=4403)
 

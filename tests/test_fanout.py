@@ -131,6 +131,73 @@ def test_a_failing_handler_does_not_stop_the_others():
     assert asyncio.run(scenario()) == [1, 2]
 
 
+class Stuck(Watcher):
+    """A phone whose socket stopped draining: its send waits until `release` is set."""
+
+    def __init__(self, name, layer):
+        super().__init__(name, layer)
+        self.release = asyncio.Event()
+
+    async def queue_changed(self, event):
+        await self.release.wait()
+        await super().queue_changed(event)
+
+
+def test_a_slow_watcher_does_not_hold_up_the_others_and_gets_everything_in_order_later():
+    group = f"test-fanout-{uuid.uuid4().hex[:8]}"
+
+    async def scenario():
+        layer = get_channel_layer()
+        slow, fine = Stuck("slow", layer), Watcher("fine", layer)
+        for watcher in (slow, fine):  # the slow one first: before, everyone waited behind it
+            await fanout.join(group, watcher)
+            await fanout.ready(group, watcher)
+        for n in (1, 2, 3):
+            await layer.group_send(group, {"type": "queue.changed", "n": n})
+        await settle(fine, count=3)
+        slow_meanwhile = list(slow.received)
+        slow.release.set()
+        await settle(slow, count=3)
+        await fanout.leave(group, slow)
+        await fanout.leave(group, fine)
+        return slow_meanwhile, slow.received, fine.received
+
+    slow_meanwhile, slow, fine = asyncio.run(scenario())
+    assert fine == [1, 2, 3]
+    assert slow_meanwhile == []
+    assert slow == [1, 2, 3]
+
+
+def test_a_watcher_too_far_behind_is_closed_to_reconnect_and_the_others_get_every_event(monkeypatch):
+    monkeypatch.setattr(fanout, "MAILBOX_LIMIT", 3)
+    group = f"test-fanout-{uuid.uuid4().hex[:8]}"
+
+    async def scenario():
+        layer = get_channel_layer()
+        stuck, fine = Stuck("stuck", layer), Watcher("fine", layer)
+        for watcher in (stuck, fine):
+            await fanout.join(group, watcher)
+            await fanout.ready(group, watcher)
+        # One event is being sent (waiting), three wait in its mailbox: the fifth is one too many.
+        for n in range(1, 7):
+            await layer.group_send(group, {"type": "queue.changed", "n": n})
+        await settle(fine, count=6)
+        for _ in range(100):
+            if stuck.closed_with is not None:
+                break
+            await asyncio.sleep(0.01)
+        stuck.release.set()
+        await asyncio.sleep(0.05)
+        await fanout.leave(group, stuck)
+        await fanout.leave(group, fine)
+        return stuck.closed_with, stuck.received, fine.received
+
+    closed_with, stuck, fine = asyncio.run(scenario())
+    assert closed_with == 1013  # "try again later": the client reconnects and gets the whole state
+    assert fine == [1, 2, 3, 4, 5, 6]
+    assert stuck == [1]  # the send under way ends; what waited is dropped, not sent to a closed socket
+
+
 def test_when_redis_goes_away_the_watchers_are_closed_so_they_reconnect(tmp_path):
     server = embedded.start(tmp_path)
     group = f"test-fanout-{uuid.uuid4().hex[:8]}"
