@@ -5,11 +5,14 @@ ApplicationError all leave through this handler, so a client only ever has one
 shape to read.
 """
 
-from django.core.exceptions import PermissionDenied
+from asgiref.sync import iscoroutinefunction
+from django.core.exceptions import BadRequest, PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from rest_framework import exceptions, serializers, status
+from django.utils.decorators import sync_and_async_middleware
+from rest_framework import exceptions, pagination, serializers, status
 from rest_framework.response import Response
+from rest_framework.utils import html
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from common.errors import ApplicationError
@@ -33,13 +36,99 @@ def filter_by_choices(queryset, params, choices: dict[str, list[str]]):
     not an empty list that looks like "no results".
     """
     for name, allowed in choices.items():
-        value = params.get(name)
-        if not value:
+        values = params.getlist(name)
+        if not values:
             continue
-        if value not in allowed:
-            raise ApplicationError(f"{name} must be one of: {', '.join(allowed)}.", extra={name: value})
-        queryset = queryset.filter(**{name: value})
+        if len(values) > 1 or values[0] not in allowed:  # empty too: not quietly "any"
+            raise ApplicationError(f"{name} must be one of: {', '.join(allowed)}.", extra={name: values})
+        queryset = queryset.filter(**{name: values[0]})
     return queryset
+
+
+def _query_once(request) -> None:
+    if request.path.startswith("/api/"):
+        for name, values in request.GET.lists():
+            if len(values) > 1:
+                raise BadRequest(f"The query parameter {name} is given more than once.")
+
+
+@sync_and_async_middleware
+def api_query_once(get_response):
+    """Under /api/, a query parameter given twice is a 400 (the error shape, through
+    handler400): no parameter of the API is a list, and a view reads one value (DRF's, the
+    last), so `?ordering=title&ordering=x` was quietly one of them."""
+    if iscoroutinefunction(get_response):
+
+        async def middleware(request):
+            _query_once(request)
+            return await get_response(request)
+
+    else:
+
+        def middleware(request):
+            _query_once(request)
+            return get_response(request)
+
+    return middleware
+
+
+class TextField(serializers.CharField):
+    """DRF's CharField, taking text only: DRF's own turns a JSON number into its digits, so
+    `{"display_name": 12}` joined as "12" where the schema says a string."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class NullableIntegerField(serializers.IntegerField):
+    """An integer that may be null, in a form body too: JSON's null has no spelling in a
+    form, so there (multipart or urlencoded) "null" is null, as the schema's clients send it."""
+
+    def __init__(self, **kwargs):
+        super().__init__(allow_null=True, **kwargs)
+
+    def get_value(self, dictionary):
+        value = super().get_value(dictionary)
+        if html.is_html_input(dictionary) and value == "null":
+            return None
+        return value
+
+
+FLAGS = {"true": True, "1": True, "false": False, "0": False}
+
+
+def query_flag(params, name: str) -> bool:
+    """A yes/no query parameter (`?hard=true`): true/false or 1/0, once; absent is false.
+    Anything else is a 400: a typo must not quietly mean "no"."""
+    values = params.getlist(name)
+    if not values:
+        return False
+    if len(values) > 1 or values[0] not in FLAGS:
+        raise ApplicationError(f"{name} must be true or false.", extra={name: values})
+    return FLAGS[values[0]]
+
+
+class Pagination(pagination.PageNumberPagination):
+    """DRF's page numbers (`?page=`, from 1), where a page that is not a number from 1 is
+    a 400, not quietly the first page (`?page=` given twice, the last one empty, was);
+    a page past the last stays DRF's 404."""
+
+    def get_page_number(self, request, paginator):
+        values = request.query_params.getlist(self.page_query_param)
+        if not values:
+            return 1
+        if len(values) > 1 or not values[0].isascii() or not values[0].isdigit() or int(values[0]) < 1:
+            raise ApplicationError("page must be a whole number from 1.", extra={"page": values})
+        return int(values[0])
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_query_param:
+                parameter["schema"]["minimum"] = 1
+        return parameters
 
 
 class OutputFieldsOnce:

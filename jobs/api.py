@@ -1,6 +1,7 @@
 """The jobs API (staff): list and read jobs, retry or cancel them, statistics."""
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import generics, serializers
 from rest_framework.permissions import IsAdminUser
@@ -9,6 +10,7 @@ from rest_framework.views import APIView
 
 from common.api import filter_by_choices
 from common.errors import ApplicationError
+from common.schema import error
 from jobs import services
 from jobs.models import Job, JobLog
 from jobs.stats import job_stats
@@ -48,7 +50,7 @@ class JobListApi(generics.ListAPIView):
         parameters=[
             OpenApiParameter("status", enum=Job.Status.values),
             OpenApiParameter("kind", enum=Job.Kind.values),
-            OpenApiParameter("song", str, description="A song id."),
+            OpenApiParameter("song", OpenApiTypes.UUID, description="A song id."),
         ]
     )
     def get(self, request, *args, **kwargs):
@@ -58,11 +60,14 @@ class JobListApi(generics.ListAPIView):
         jobs = Job.objects.select_related("song").order_by("-created_at")
         params = self.request.query_params
         jobs = filter_by_choices(jobs, params, {"status": Job.Status.values, "kind": Job.Kind.values})
-        if params.get("song"):
+        if "song" in params:  # given empty or twice too: a 400, not quietly every song
+            songs = params.getlist("song")
             try:
-                jobs = jobs.filter(song_id=serializers.UUIDField().to_internal_value(params["song"]))
+                if len(songs) != 1:
+                    raise serializers.ValidationError("once")
+                jobs = jobs.filter(song_id=serializers.UUIDField().to_internal_value(songs[0]))
             except serializers.ValidationError:
-                raise ApplicationError("song must be a song id (a UUID).", extra={"song": params["song"]}) from None
+                raise ApplicationError("song must be a song id (a UUID).", extra={"song": songs}) from None
         return jobs
 
 
@@ -80,7 +85,9 @@ class JobRetryApi(APIView):
 
     permission_classes = [IsAdminUser]
 
-    @extend_schema(request=None, responses=JobOutputSerializer)
+    @extend_schema(request=None, responses={
+        202: JobOutputSerializer, 409: error(409, "The job is not failed or cancelled, or its retries are used up."),
+    })
     def post(self, request, pk):
         job = services.job_retry(job=get_object_or_404(Job, pk=pk), user=request.user)
         return Response(JobOutputSerializer(job).data, status=202)
@@ -91,7 +98,7 @@ class JobCancelApi(APIView):
 
     permission_classes = [IsAdminUser]
 
-    @extend_schema(request=None, responses=JobOutputSerializer)
+    @extend_schema(request=None, responses={202: JobOutputSerializer, 409: error(409, "The job has ended already.")})
     def post(self, request, pk):
         job = services.job_cancel(job=get_object_or_404(Job, pk=pk), user=request.user)
         return Response(JobOutputSerializer(job).data, status=202)

@@ -6,7 +6,8 @@ from jobs import api as jobs_api
 from queue_app import api as rooms_api
 from songs import api as songs_api
 
-UUID = r"(?P<pk>[0-9a-fA-F-]{36})"
+# A UUID as it is written (8-4-4-4-12): anything else is no song or job, a 404.
+UUID = r"(?P<pk>[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"
 CODE = r"(?P<code>[A-Za-z0-9]{4,8})"
 
 urlpatterns = [

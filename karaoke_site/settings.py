@@ -100,6 +100,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # A NUL byte in an address or a query is a 400 before any view reads it.
     "common.middleware.reject_nul_bytes",
+    # Under /api/, a query parameter given twice is a 400 (none of them is a list).
+    "common.api.api_query_once",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -364,6 +366,9 @@ BODY_LIMITS_BY_VIEW = {
     # The song's admin page takes a cover image (songs.services.COVER_MAX_MB).
     "admin:songs_song_change": _UPLOAD_BODY_MAX_BYTES,
     "admin:songs_song_add": _UPLOAD_BODY_MAX_BYTES,
+    # A song's edit may carry its lyrics, up to 200,000 characters (songs/api.py): as a form,
+    # up to 4 bytes each, escaped three times over.
+    "api-song-detail": max(REQUEST_BODY_MAX_BYTES, 3 * 1024 * 1024),
 }
 DOWNLOAD_SOCKET_TIMEOUT = env_int("DOWNLOAD_SOCKET_TIMEOUT", 30, minimum=1)
 YOUTUBE_SEARCH_CACHE_SECONDS = env_int("YOUTUBE_SEARCH_CACHE_SECONDS", 300, minimum=0)
@@ -481,8 +486,9 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    # drf-spectacular's, telling every status and error an operation can answer (common/schema.py).
+    "DEFAULT_SCHEMA_CLASS": "common.schema.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "common.api.Pagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "common.api.exception_handler",
 }
@@ -497,6 +503,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # A PATCH's body is its own serializer as written: the views' update serializers make
+    # their fields optional themselves, and a PATCH that needs a field (a request's
+    # decision, a singer's new name) says so.
+    "COMPONENT_SPLIT_PATCH": False,
     "ENUM_NAME_OVERRIDES": {
         "SongStatusEnum": "songs.models.Song.Status",
         "JobStatusEnum": "jobs.models.Job.Status",

@@ -17,7 +17,7 @@ urlpatterns = [
     path("library/", include("songs.urls")),
     path("jobs/", include("jobs.urls")),
     path("rooms/", include("queue_app.urls")),
-    path("api/", views.api_root, name="api-root"),
+    path("api/", views.ApiRootApi.as_view(), name="api-root"),
     path("api/", include("karaoke_site.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves its start-up script from a URL: no inline script (CSP).

@@ -6,10 +6,10 @@ from django.shortcuts import redirect, render
 from django.template import loader
 from django.utils.html import format_html
 from drf_spectacular.utils import extend_schema
-from rest_framework.decorators import api_view, permission_classes
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
+from rest_framework.views import APIView
 
 from accounts import onboarding
 from common.answers import error_answer
@@ -22,16 +22,20 @@ def home(request):
     return render(request, "home.html")
 
 
-@extend_schema(summary="Where the API's parts are", responses={200: dict})
-@api_view(["GET"])
-@permission_classes([AllowAny])
-def api_root(request):
-    return Response(
-        {
-            "schema": reverse("api-schema", request=request),
-            "docs": reverse("api-docs", request=request),
-        }
-    )
+class ApiRootApi(APIView):
+    """Where the API's parts are (anyone may ask)."""
+
+    permission_classes = [AllowAny]
+    public_methods = {"GET"}  # no credentials needed (common/schema.py)
+
+    @extend_schema(summary="Where the API's parts are", responses={200: dict})
+    def get(self, request):
+        return Response(
+            {
+                "schema": reverse("api-schema", request=request),
+                "docs": reverse("api-docs", request=request),
+            }
+        )
 
 
 # --- errors --------------------------------------------------------------------------------

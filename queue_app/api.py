@@ -12,17 +12,29 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.api import NullableIntegerField, TextField
 from common.errors import ApplicationError
+from common.schema import error
 from common.throttle import client_address
 from queue_app import access, requests, selectors, services, throttles
 from queue_app.models import QueueEntry, Room, SongRequest
 from songs.models import Song
 
 MAX_ID = 2**63 - 1  # a bigint: larger numbers would overflow the database, not just miss
-TOKEN_PARAMETER = OpenApiParameter(
-    "X-Singer-Token", str, location=OpenApiParameter.HEADER, required=False,
-    description="A guest's identity in the room (returned by join); browsers use their session instead.",
-)
+# A search of at least 3 characters once its spaces are collapsed (queue_app.requests), no NUL.
+SEARCH_PATTERN = r"^[^\x00]*?(?:[^\s\x00]\s*[^\s\x00]\s*[^\s\x00]|[^\s\x00]\s+[^\s\x00])[^\x00]*$"
+
+
+class RoomApi(APIView):
+    """An operation on one room: anyone may ask, the services decide (a member, the host).
+
+    A guest names themselves by the session, or by `X-Singer-Token` (the schema's
+    `singerToken`, common/schema.py); operations that need no credentials at all list
+    their methods in `public_methods`."""
+
+    permission_classes = [AllowAny]
+    singer_token = True
+    public_methods: set[str] = set()
 
 
 # --- shapes (for the schema; the payloads themselves are built in selectors) -------------
@@ -178,15 +190,15 @@ class RoomCreateApi(APIView):
 
     @extend_schema_serializer(component_name="PartyRoomCreateInput")
     class InputSerializer(serializers.Serializer):
-        name = serializers.CharField(max_length=100, required=False, default="", allow_blank=True)
-        password = serializers.CharField(max_length=128, required=False, default="", allow_blank=True)
+        name = TextField(max_length=100, required=False, default="", allow_blank=True)
+        password = TextField(max_length=128, required=False, default="", allow_blank=True)
         is_open = serializers.BooleanField(required=False, default=True)
         rotation_mode = serializers.ChoiceField(choices=Room.RotationMode.choices, required=False, default="fair")
-        max_waiting_per_singer = serializers.IntegerField(
-            min_value=1, max_value=100, required=False, default=3, allow_null=True
-        )
+        max_waiting_per_singer = NullableIntegerField(min_value=1, max_value=100, required=False, default=3)
 
-    @extend_schema(request=InputSerializer, responses={201: RoomOutputSerializer})
+    @extend_schema(request=InputSerializer, responses={
+        201: RoomOutputSerializer, 409: error(409, "No free room code was found; try again."),
+    })
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -194,18 +206,18 @@ class RoomCreateApi(APIView):
         return Response(selectors.room_payload(room), status=status.HTTP_201_CREATED)
 
 
-class RoomDetailApi(APIView):
+class RoomDetailApi(RoomApi):
     """A room's public face (anyone with the code: the join page needs it); settings (host)."""
 
-    permission_classes = [AllowAny]
+    public_methods = {"GET"}
 
     @extend_schema_serializer(component_name="PartyRoomUpdateInput")
     class UpdateSerializer(serializers.Serializer):
-        name = serializers.CharField(max_length=100, required=False)
-        password = serializers.CharField(max_length=128, required=False, allow_blank=True, help_text='"" removes it.')
+        name = TextField(max_length=100, required=False)
+        password = TextField(max_length=128, required=False, allow_blank=True, help_text='"" removes it.')
         is_open = serializers.BooleanField(required=False)
         rotation_mode = serializers.ChoiceField(choices=Room.RotationMode.choices, required=False)
-        max_waiting_per_singer = serializers.IntegerField(min_value=1, max_value=100, required=False, allow_null=True)
+        max_waiting_per_singer = NullableIntegerField(min_value=1, max_value=100, required=False)
         requests = serializers.ChoiceField(choices=Room.Requests.choices, required=False)
         request_max_minutes = serializers.IntegerField(min_value=1, max_value=60, required=False)
         max_pending_requests = serializers.IntegerField(min_value=1, max_value=20, required=False)
@@ -225,17 +237,17 @@ class RoomDetailApi(APIView):
         return Response(selectors.room_payload(room))
 
 
-class RoomJoinApi(APIView):
+class RoomJoinApi(RoomApi):
     """Join with a name (guests) or as the signed-in user; the same person joining again
     gets the same singer. The browser session remembers a guest; API clients keep `token`
     and send it as `X-Singer-Token`."""
 
-    permission_classes = [AllowAny]
+    public_methods = {"POST"}
 
     @extend_schema_serializer(component_name="PartyJoinInput")
     class InputSerializer(serializers.Serializer):
-        display_name = serializers.CharField(max_length=80, required=False, default="", allow_blank=True)
-        password = serializers.CharField(max_length=128, required=False, default="", allow_blank=True)
+        display_name = TextField(max_length=80, required=False, default="", allow_blank=True)
+        password = TextField(max_length=128, required=False, default="", allow_blank=True)
 
     @extend_schema_serializer(component_name="PartyJoinOutput")
     class OutputSerializer(serializers.Serializer):
@@ -246,7 +258,11 @@ class RoomJoinApi(APIView):
         joined_at = serializers.DateTimeField()
         token = serializers.CharField()
 
-    @extend_schema(request=InputSerializer, responses={201: OutputSerializer, 200: OutputSerializer}, parameters=[TOKEN_PARAMETER])
+    @extend_schema(request=InputSerializer, responses={
+        201: OutputSerializer, 200: OutputSerializer,
+        403: error(403, "A closed room, a wrong or missing room password."),
+        409: error(409, "Someone here already has that name (`extra.suggestion`)."),
+    })
     def post(self, request, code):
         room = _room(code)
         data = self.InputSerializer(data=request.data)
@@ -260,12 +276,10 @@ class RoomJoinApi(APIView):
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
-class RoomLeaveApi(APIView):
+class RoomLeaveApi(RoomApi):
     """Leave the room: your waiting songs are taken out of the queue."""
 
-    permission_classes = [AllowAny]
-
-    @extend_schema(request=None, responses={204: None}, parameters=[TOKEN_PARAMETER])
+    @extend_schema(request=None, responses={204: None})
     def post(self, request, code):
         room = _room(code)
         actor = _actor(request, room)
@@ -276,17 +290,15 @@ class RoomLeaveApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class SingerDetailApi(APIView):
+class SingerDetailApi(RoomApi):
     """Rename a singer: yourself (a singer), or anyone (the host). 409 when the name is taken
     (case-insensitive), with a suggestion."""
 
-    permission_classes = [AllowAny]
-
     @extend_schema_serializer(component_name="PartySingerRenameInput")
     class InputSerializer(serializers.Serializer):
-        display_name = serializers.CharField(max_length=80)
+        display_name = TextField(max_length=80)
 
-    @extend_schema(request=InputSerializer, responses=SingerBriefSerializer, parameters=[TOKEN_PARAMETER])
+    @extend_schema(request=InputSerializer, responses={200: SingerBriefSerializer, 409: error(409)})
     def patch(self, request, code, singer_id):
         room = _room(code)
         actor = _watcher(request, room)
@@ -296,12 +308,10 @@ class SingerDetailApi(APIView):
         return Response({"id": singer.pk, "name": singer.display_name})
 
 
-class RoomHistoryApi(APIView):
+class RoomHistoryApi(RoomApi):
     """What was sung and skipped in this room, the latest first (members)."""
 
-    permission_classes = [AllowAny]
-
-    @extend_schema(responses=EntryOutputSerializer(many=True), parameters=[TOKEN_PARAMETER])
+    @extend_schema(responses=EntryOutputSerializer(many=True))
     def get(self, request, code):
         room = _room(code)
         _watcher(request, room)
@@ -311,26 +321,28 @@ class RoomHistoryApi(APIView):
 # --- the queue ---------------------------------------------------------------------------
 
 
-class QueueApi(APIView):
+class QueueApi(RoomApi):
     """The waiting songs in the order they will play, with estimated starts; add one."""
-
-    permission_classes = [AllowAny]
 
     @extend_schema_serializer(component_name="PartyQueueAddInput")
     class InputSerializer(serializers.Serializer):
         song = serializers.UUIDField()
-        key_shift = serializers.IntegerField(
-            min_value=-12, max_value=12, required=False, allow_null=True, default=None,
+        key_shift = NullableIntegerField(
+            min_value=-12, max_value=12, required=False, default=None,
             help_text="Semitones; left out (or null): the key this singer last chose for the song, else 0.",
         )
 
-    @extend_schema(responses=QueuedEntryOutputSerializer(many=True), parameters=[TOKEN_PARAMETER])
+    @extend_schema(responses=QueuedEntryOutputSerializer(many=True))
     def get(self, request, code):
         room = _room(code)
         _watcher(request, room)
         return Response(_queue(room))
 
-    @extend_schema(request=InputSerializer, responses={201: QueuedEntryOutputSerializer}, parameters=[TOKEN_PARAMETER])
+    @extend_schema(request=InputSerializer, responses={
+        201: QueuedEntryOutputSerializer,
+        400: error(400, "Invalid, or a song that is unknown, deleted or failed."),
+        409: error(409, "The singer's limit of waiting songs (`extra.limit`)."),
+    })
     def post(self, request, code):
         room = _room(code)
         actor = _actor(request, room)
@@ -351,18 +363,16 @@ def _queued(room: Room, entry_id: int) -> dict:
     return selectors.entry_payload(entry, {})
 
 
-class QueueEntryApi(APIView):
+class QueueEntryApi(RoomApi):
     """Change an entry (key or song: its singer or a host; position: a host, null unpins) or remove it."""
-
-    permission_classes = [AllowAny]
 
     @extend_schema_serializer(component_name="PartyEntryUpdateInput")
     class InputSerializer(serializers.Serializer):
         key_shift = serializers.IntegerField(min_value=-12, max_value=12, required=False)
         song = serializers.UUIDField(required=False)
-        position = serializers.IntegerField(min_value=0, max_value=10_000, required=False, allow_null=True)
+        position = NullableIntegerField(min_value=0, max_value=10_000, required=False)
 
-    @extend_schema(request=InputSerializer, responses=QueuedEntryOutputSerializer, parameters=[TOKEN_PARAMETER])
+    @extend_schema(request=InputSerializer, responses={200: QueuedEntryOutputSerializer, 409: error(409)})
     def patch(self, request, code, entry_id):
         entry_id = int(entry_id)
         room = _room(code)
@@ -377,7 +387,7 @@ class QueueEntryApi(APIView):
         services.queue_update(room=room, actor=actor, entry_id=entry_id, **changes)
         return Response(_queued(room, entry_id))
 
-    @extend_schema(request=None, responses={204: None}, parameters=[TOKEN_PARAMETER])
+    @extend_schema(request=None, responses={204: None, 409: error(409, "The entry is no longer waiting.")})
     def delete(self, request, code, entry_id):
         entry_id = int(entry_id)
         room = _room(code)
@@ -385,17 +395,15 @@ class QueueEntryApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class QueueReorderApi(APIView):
+class QueueReorderApi(RoomApi):
     """The host moves one entry to a place in the waiting list (0: play next); the answer is the new queue."""
-
-    permission_classes = [AllowAny]
 
     @extend_schema_serializer(component_name="PartyReorderInput")
     class InputSerializer(serializers.Serializer):
         entry = serializers.IntegerField(min_value=1, max_value=MAX_ID)
-        position = serializers.IntegerField(min_value=0, max_value=10_000, allow_null=True, help_text="null unpins.")
+        position = NullableIntegerField(min_value=0, max_value=10_000, help_text="null unpins.")
 
-    @extend_schema(request=InputSerializer, responses=QueuedEntryOutputSerializer(many=True))
+    @extend_schema(request=InputSerializer, responses={200: QueuedEntryOutputSerializer(many=True), 409: error(409)})
     def post(self, request, code):
         room = _room(code)
         data = self.InputSerializer(data=request.data)
@@ -410,10 +418,8 @@ class QueueReorderApi(APIView):
 # --- the player --------------------------------------------------------------------------
 
 
-class PlayerApi(APIView):
+class PlayerApi(RoomApi):
     """The TV's state (members); its buttons (the host, or a TV signed in as the host)."""
-
-    permission_classes = [AllowAny]
 
     @extend_schema_serializer(component_name="PartyPlayerInput")
     class InputSerializer(serializers.Serializer):
@@ -424,13 +430,15 @@ class PlayerApi(APIView):
             help_text="next/skip: the entry the caller thinks is current; if another is, nothing happens.",
         )
 
-    @extend_schema(responses=PlayerOutputSerializer, parameters=[TOKEN_PARAMETER])
+    @extend_schema(responses=PlayerOutputSerializer)
     def get(self, request, code):
         room = _room(code)
         _watcher(request, room)
         return Response(_player(room))
 
-    @extend_schema(request=InputSerializer, responses=PlayerOutputSerializer)
+    @extend_schema(request=InputSerializer, responses={
+        200: PlayerOutputSerializer, 409: error(409, "Nothing playing to skip, pause or seek; nothing that can play."),
+    })
     def post(self, request, code):
         room = _room(code)
         data = self.InputSerializer(data=request.data)
@@ -481,24 +489,27 @@ def _request_out(request_id: int) -> dict:
     return selectors.request_payload(request)
 
 
-class RequestListApi(APIView):
+class RequestListApi(RoomApi):
     """Song requests: the room's live and recent ones (the host sees all, a singer their
     own); ask for a YouTube video (a singer)."""
 
-    permission_classes = [AllowAny]
-
     @extend_schema_serializer(component_name="PartyRequestInput")
     class InputSerializer(serializers.Serializer):
-        video = serializers.CharField(max_length=2000, help_text="A YouTube video id or link (watch, youtu.be, shorts, music).")
+        video = TextField(max_length=2000, help_text="A YouTube video id or link (watch, youtu.be, shorts, music).")
 
-    @extend_schema(responses=RequestOutputSerializer(many=True), parameters=[TOKEN_PARAMETER])
+    @extend_schema(responses=RequestOutputSerializer(many=True))
     def get(self, request, code):
         room = _room(code)
         actor = _watcher(request, room)
         mine = None if actor.is_host else actor.singer
         return Response([selectors.request_payload(r) for r in selectors.room_requests(room=room, singer=mine)])
 
-    @extend_schema(request=InputSerializer, responses={201: RequestOutputSerializer}, parameters=[TOKEN_PARAMETER])
+    @extend_schema(request=InputSerializer, responses={
+        201: RequestOutputSerializer,
+        400: error(400, "Invalid, not a YouTube video, or longer than the room allows."),
+        409: error(409, "Too many pending requests (`extra.limit`), or this video again."),
+        503: error(503),
+    })
     def post(self, request, code):
         room = _room(code)
         actor = _actor(request, room)
@@ -508,17 +519,15 @@ class RequestListApi(APIView):
         return Response(_request_out(made.pk), status=status.HTTP_201_CREATED)
 
 
-class RequestDetailApi(APIView):
+class RequestDetailApi(RoomApi):
     """Answer a request (the host: approve or deny, with a reason) or take it back (its singer, while pending)."""
-
-    permission_classes = [AllowAny]
 
     @extend_schema_serializer(component_name="PartyRequestDecision")
     class InputSerializer(serializers.Serializer):
         action = serializers.ChoiceField(choices=["approve", "deny"])
-        reason = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+        reason = TextField(max_length=300, required=False, allow_blank=True, default="")
 
-    @extend_schema(request=InputSerializer, responses=RequestOutputSerializer, parameters=[TOKEN_PARAMETER])
+    @extend_schema(request=InputSerializer, responses={200: RequestOutputSerializer, 409: error(409), 503: error(503)})
     def patch(self, request, code, request_id):
         room = _room(code)
         actor = _watcher(request, room)
@@ -527,7 +536,7 @@ class RequestDetailApi(APIView):
         decided = requests.request_decide(room=room, actor=actor, request_id=int(request_id), **data.validated_data)
         return Response(_request_out(decided.pk))
 
-    @extend_schema(request=None, responses={204: None}, parameters=[TOKEN_PARAMETER])
+    @extend_schema(request=None, responses={204: None, 409: error(409, "The request is no longer pending.")})
     def delete(self, request, code, request_id):
         room = _room(code)
         actor = _watcher(request, room)
@@ -545,15 +554,17 @@ class YoutubeHitSerializer(serializers.Serializer):
     song = serializers.UUIDField(allow_null=True, help_text="The library's song for this video: add it instead.")
 
 
-class RoomYoutubeSearchApi(APIView):
+class RoomYoutubeSearchApi(RoomApi):
     """A singer searches YouTube to request a song (rate-limited per singer); a pasted link
     is answered as its one video."""
 
-    permission_classes = [AllowAny]
-
     @extend_schema(
-        responses=YoutubeHitSerializer(many=True),
-        parameters=[TOKEN_PARAMETER, OpenApiParameter("q", str, required=True, description="What to look for, or a YouTube link.")],
+        responses={200: YoutubeHitSerializer(many=True), 503: error(503)},
+        parameters=[OpenApiParameter(
+            "q", str, required=True, pattern=SEARCH_PATTERN,
+            description=f"What to look for (at least {requests.SEARCH_MIN_CHARS} characters, spaces between words "
+                        "counted once, those around not at all), or a YouTube link.",
+        )],
     )
     def get(self, request, code):
         room = _room(code)

@@ -6,8 +6,8 @@ from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import (
     OpenApiParameter,
-    OpenApiResponse,
     extend_schema,
+    extend_schema_field,
     extend_schema_serializer,
     inline_serializer,
 )
@@ -16,8 +16,9 @@ from rest_framework.permissions import IsAdminUser, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from common.api import OutputFieldsOnce, filter_by_choices
+from common.api import NullableIntegerField, OutputFieldsOnce, TextField, filter_by_choices, query_flag
 from common.errors import ApplicationError
+from common.schema import error
 from jobs.models import Job
 from songs import imports, search, selectors, services
 from songs.models import Song
@@ -102,9 +103,12 @@ class SongImportApi(APIView):
 
     @extend_schema_serializer(component_name="SongImportInput")
     class InputSerializer(serializers.Serializer):
-        url = serializers.CharField(max_length=2000)
+        url = TextField(max_length=2000)
 
-    @extend_schema(request=InputSerializer, responses={202: _ImportOutput, 200: _ImportOutput})
+    @extend_schema(request=InputSerializer, responses={
+        202: _ImportOutput, 200: _ImportOutput,
+        400: error(400, "Invalid, or a link that cannot be imported (`extra.code`)."), 429: error(429),
+    })
     def post(self, request):
         imports.IMPORTS.hit_or_refuse(request.user.pk)
         data = self.InputSerializer(data=request.data)
@@ -120,10 +124,14 @@ class SongUploadApi(APIView):
     @extend_schema_serializer(component_name="SongUploadInput")
     class InputSerializer(serializers.Serializer):
         file = serializers.FileField()
-        title = serializers.CharField(max_length=300, required=False, default="")
-        artist = serializers.CharField(max_length=300, required=False, default="")
+        title = TextField(max_length=300, required=False, default="")
+        artist = TextField(max_length=300, required=False, default="")
 
-    @extend_schema(request={"multipart/form-data": InputSerializer}, responses={202: _ImportOutput, 200: _ImportOutput})
+    @extend_schema(request={"multipart/form-data": InputSerializer}, responses={
+        202: _ImportOutput, 200: _ImportOutput,
+        400: error(400, "Invalid, or a file that is not audio (ffmpeg reads it; its name does not count)."),
+        429: error(429),
+    })
     def post(self, request):
         limit = settings.UPLOAD_MAX_MB * 1024 * 1024
         # Refuse before the body is read and spooled to disk.
@@ -196,9 +204,19 @@ class SongListApi(generics.ListAPIView):
     def get_queryset(self):
         params = self.request.query_params
         songs = _songs()
-        wants_deleted = params.get("deleted") in ("true", "1") and self.request.user.is_staff
+        wants_deleted = query_flag(params, "deleted") and self.request.user.is_staff
         songs = songs.filter(deleted_at__isnull=not wants_deleted)
         return filter_by_choices(songs, params, {"status": Song.Status.values, "source": Song.Source.values})
+
+
+@extend_schema_field({
+    "type": "string",
+    # songs.keys.key_parse's keys ("A minor", "F# major", "Bbm", "c"; any case), or nothing;
+    # the spaces around are trimmed.
+    "pattern": r"^\s*(?:[A-Ga-g]\s?[#♯bB♭]?\s?(?:[Mm](?:[Aa][Jj](?:[Oo][Rr])?|[Ii][Nn](?:[Oo][Rr])?)?)?)?\s*$",
+})
+class KeyField(TextField):
+    """A song's key as the host types it (songs.keys.key_normalise reads it)."""
 
 
 class SongDetailApi(APIView):
@@ -208,15 +226,15 @@ class SongDetailApi(APIView):
 
     @extend_schema_serializer(component_name="SongUpdateInput")
     class UpdateSerializer(serializers.Serializer):
-        title = serializers.CharField(max_length=300, required=False, allow_blank=True)
-        artist = serializers.CharField(max_length=300, required=False, allow_blank=True)
-        album = serializers.CharField(max_length=300, required=False, allow_blank=True)
-        year = serializers.IntegerField(min_value=1000, max_value=2999, required=False, allow_null=True)
-        key = serializers.CharField(
+        title = TextField(max_length=300, required=False, allow_blank=True)
+        artist = TextField(max_length=300, required=False, allow_blank=True)
+        album = TextField(max_length=300, required=False, allow_blank=True)
+        year = NullableIntegerField(min_value=1000, max_value=2999, required=False)
+        key = KeyField(
             max_length=16, required=False, allow_blank=True,
             help_text='The song\'s own key: "A minor", "F# major", "Bbm"...; empty: unknown. Locked against detection.',
         )
-        lyrics = serializers.CharField(
+        lyrics = TextField(
             max_length=200_000, required=False, allow_blank=True, trim_whitespace=False,
             help_text="LRC ([mm:ss.xx] lines, validated) or plain text; empty removes the lyrics.",
         )
@@ -240,10 +258,13 @@ class SongDetailApi(APIView):
         song = services.song_update(song=song, data=data.validated_data)
         return Response(SongOutputSerializer(song).data)
 
-    @extend_schema(parameters=[OpenApiParameter("hard", bool)], responses={204: None})
+    @extend_schema(
+        parameters=[OpenApiParameter("hard", bool)],
+        responses={204: None, 409: error(409, "A job is working on the song; cancel it first.")},
+    )
     def delete(self, request, pk):
         song = self._song(request, pk)
-        if request.query_params.get("hard") in ("true", "1"):
+        if query_flag(request.query_params, "hard"):
             services.song_hard_delete(song=song)
         else:
             services.song_soft_delete(song=song)
@@ -281,7 +302,9 @@ class SongLyricsApi(APIView):
 class SongRestoreApi(APIView):
     permission_classes = [IsAdminUser]
 
-    @extend_schema(request=None, responses=SongOutputSerializer)
+    @extend_schema(request=None, responses={
+        200: SongOutputSerializer, 409: error(409, "Another live song has the same source or audio."),
+    })
     def post(self, request, pk):
         song = services.song_restore(song=get_object_or_404(Song, pk=pk))
         return Response(SongOutputSerializer(song).data)
@@ -294,9 +317,15 @@ class SongReprocessApi(APIView):
 
     @extend_schema_serializer(component_name="SongReprocessInput")
     class InputSerializer(serializers.Serializer):
-        stage = serializers.CharField(max_length=32, required=False)
+        stage = serializers.ChoiceField(
+            choices=plan.stage_names(), required=False,
+            error_messages={"invalid_choice": f"Unknown stage {{input!r}}; choose one of: {', '.join(plan.stage_names())}."},
+        )
 
-    @extend_schema(request=InputSerializer, responses={202: JobBriefSerializer})
+    @extend_schema(request=InputSerializer, responses={
+        202: JobBriefSerializer,
+        409: error(409, "The song is deleted, has no original to start again from, or a job is already working on it."),
+    })
     def post(self, request, pk):
         song = get_object_or_404(Song, pk=pk)
         data = self.InputSerializer(data=request.data)
@@ -313,7 +342,7 @@ class YoutubeSearchApi(APIView):
 
     @extend_schema_serializer(component_name="YoutubeSearchInput")
     class InputSerializer(serializers.Serializer):
-        q = serializers.CharField(max_length=200)
+        q = TextField(max_length=200)
         limit = serializers.IntegerField(min_value=1, max_value=20, default=5)
 
     @extend_schema_serializer(component_name="YoutubeSearchResult")
@@ -329,7 +358,7 @@ class YoutubeSearchApi(APIView):
         parameters=[InputSerializer],
         responses={
             200: OutputSerializer(many=True),
-            503: OpenApiResponse(description="YouTube cannot be reached; the message says so."),
+            503: error(503, "YouTube cannot be reached; the message says so."),
         },
     )
     def get(self, request):

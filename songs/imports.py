@@ -191,7 +191,8 @@ def song_reprocess(*, song, stage: str, user=None) -> Job:
     if stage not in names:
         raise ApplicationError(f"Unknown stage {stage!r}; choose one of: {', '.join(names)}.", extra={"stages": names})
     if stage == names[0] and not song.has_file("original") and not song.source_url:
-        raise ApplicationError("This song has no original to start again from.")
+        # The song's state, not the request, is in the way: a 409 like a busy or deleted song.
+        raise ApplicationError("This song has no original to start again from.", status_code=409)
     if song.is_deleted:
         raise ApplicationError("This song is deleted; restore it first.", status_code=409)
     # A key change may be rendering meanwhile: a new separation drops it, and the rooms ask again.
