@@ -5,11 +5,9 @@ ApplicationError all leave through this handler, so a client only ever has one
 shape to read.
 """
 
-from asgiref.sync import iscoroutinefunction
-from django.core.exceptions import BadRequest, PermissionDenied
+from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from django.utils.decorators import sync_and_async_middleware
 from rest_framework import exceptions, pagination, serializers, status
 from rest_framework.response import Response
 from rest_framework.utils import html
@@ -43,33 +41,6 @@ def filter_by_choices(queryset, params, choices: dict[str, list[str]]):
             raise ApplicationError(f"{name} must be one of: {', '.join(allowed)}.", extra={name: values})
         queryset = queryset.filter(**{name: values[0]})
     return queryset
-
-
-def _query_once(request) -> None:
-    if request.path.startswith("/api/"):
-        for name, values in request.GET.lists():
-            if len(values) > 1:
-                raise BadRequest(f"The query parameter {name} is given more than once.")
-
-
-@sync_and_async_middleware
-def api_query_once(get_response):
-    """Under /api/, a query parameter given twice is a 400 (the error shape, through
-    handler400): no parameter of the API is a list, and a view reads one value (DRF's, the
-    last), so `?ordering=title&ordering=x` was quietly one of them."""
-    if iscoroutinefunction(get_response):
-
-        async def middleware(request):
-            _query_once(request)
-            return await get_response(request)
-
-    else:
-
-        def middleware(request):
-            _query_once(request)
-            return get_response(request)
-
-    return middleware
 
 
 class TextField(serializers.CharField):

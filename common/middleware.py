@@ -28,23 +28,45 @@ def _check(request) -> None:
         raise BadRequest("The address holds invalid characters.")
 
 
-@sync_and_async_middleware
-def reject_nul_bytes(get_response):
-    """A NUL byte in the path or the query string is a 400 (the error pages say it), for
-    every view, before any of them passes it to the database."""
-    if iscoroutinefunction(get_response):
+def checking_first(check):
+    """A middleware (sync or async, as the chain is) that runs `check(request)` before
+    anything else; `check` refuses by raising (BadRequest: a 400 in the error shape)."""
 
-        async def middleware(request):
-            _check(request)
-            return await get_response(request)
+    @sync_and_async_middleware
+    def factory(get_response):
+        if iscoroutinefunction(get_response):
 
-    else:
+            async def middleware(request):
+                check(request)
+                return await get_response(request)
 
-        def middleware(request):
-            _check(request)
-            return get_response(request)
+        else:
 
-    return middleware
+            def middleware(request):
+                check(request)
+                return get_response(request)
+
+        return middleware
+
+    return factory
+
+
+# A NUL byte in the path or the query string is a 400 (the error pages say it), for every
+# view, before any of them passes it to the database.
+reject_nul_bytes = checking_first(_check)
+
+
+def _query_once(request) -> None:
+    if request.path.startswith("/api/"):
+        for name, values in request.GET.lists():
+            if len(values) > 1:
+                raise BadRequest(f"The query parameter {name} is given more than once.")
+
+
+# Under /api/, a query parameter given twice is a 400 (the error shape, through
+# handler400): no parameter of the API is a list, and a view reads one value (DRF's, the
+# last), so `?ordering=title&ordering=x` was quietly one of them.
+api_query_once = checking_first(_query_once)
 
 
 class ThrottledAnswers(MiddlewareMixin):

@@ -101,7 +101,7 @@ MIDDLEWARE = [
     # A NUL byte in an address or a query is a 400 before any view reads it.
     "common.middleware.reject_nul_bytes",
     # Under /api/, a query parameter given twice is a 400 (none of them is a list).
-    "common.api.api_query_once",
+    "common.middleware.api_query_once",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
