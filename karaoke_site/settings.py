@@ -227,14 +227,15 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
 DATABASES = {"default": _database}
 
 # Web server processes (uvicorn --workers). A process runs Python one thread at a
-# time, so on PostgreSQL one per core (at most 4; each holds its connections and
-# about 100 MB) lets a busy party use every core. On SQLite the default is one:
-# every write takes the one database lock, and writers in other processes wait on
-# SQLite's sleeping retries; with two processes on a 2-core machine the import
-# benchmark's p95 doubled (README, Benchmarks).
+# time, so one per core lets a busy party use every core: with 200 phones on a 2-core
+# machine one process is saturated (searches p95 1.1 s, a change reaches every phone in
+# 6.5 s) and two answer in about 250 ms (bench/README.md, party_load.py). Each process
+# holds its connections and about 100 MB. On PostgreSQL at most 4; on SQLite at most 2:
+# every write takes the one database lock, so more processes add waiting, not
+# throughput (two measured no worse than one on the import benchmark, interleaved).
 WEB_CONCURRENCY = env_int(
     "WEB_CONCURRENCY",
-    1 if _database["ENGINE"] == "django.db.backends.sqlite3" else min(4, os.cpu_count() or 1),
+    min(2 if _database["ENGINE"] == "django.db.backends.sqlite3" else 4, os.cpu_count() or 1),
     minimum=1,
     maximum=64,
 )
