@@ -136,12 +136,15 @@ def plan(
     now: datetime,
     elapsed: float = 0.0,
     default_duration: float = DEFAULT_DURATION,
+    ordered: Sequence[Entry] | None = None,
 ) -> list[Planned]:
     """The waiting entries in the order they will play, each with its estimated start.
 
-    ``elapsed`` is how far into the playing entry the player is, in seconds.
+    ``elapsed`` is how far into the playing entry the player is, in seconds. ``ordered``:
+    what :func:`order` answered for these, when the caller has it already.
     """
-    ordered = order(mode=mode, singers=singers, entries=entries)
+    if ordered is None:
+        ordered = order(mode=mode, singers=singers, entries=entries)
     remaining = remaining_seconds(current_entry(entries), elapsed, default_duration)
     return estimate_starts(ordered, now, remaining, default_duration)
 

@@ -110,13 +110,19 @@ class RoomSnapshot:
         singer_ids = {e.singer_id for e in self.entries.values()}
         self.singers = {s.pk: s for s in Singer.objects.filter(room=room, pk__in=singer_ids)}
         self.rotation_entries = [as_rotation_entry(e) for e in self.entries.values()]
+        self._order: list[rotation.Entry] | None = None
 
     def order(self) -> list[rotation.Entry]:
-        return rotation.order(
-            mode=self.room.rotation_mode,
-            singers=[as_rotation_singer(s) for s in self.singers.values()],
-            entries=self.rotation_entries,
-        )
+        # Computed once: one change's events and answer ask for it up to nine times (the
+        # queue, who is next, the player), and the fair rotation replays the room's history.
+        # A snapshot is never changed after it is read; a change reads a new one.
+        if self._order is None:
+            self._order = rotation.order(
+                mode=self.room.rotation_mode,
+                singers=[as_rotation_singer(s) for s in self.singers.values()],
+                entries=self.rotation_entries,
+            )
+        return list(self._order)
 
     def plan(self, now: datetime) -> list[rotation.Planned]:
         return rotation.plan(
@@ -125,6 +131,7 @@ class RoomSnapshot:
             entries=self.rotation_entries,
             now=now,
             elapsed=self.room.position_now(now),
+            ordered=self.order(),
         )
 
     @cached_property

@@ -354,8 +354,9 @@ def queue_add(*, room: Room, actor: Actor, song: Song, key_shift: int | None = N
         room = _lock_room(room)
         if not Singer.objects.filter(pk=actor.singer.pk, left_at__isnull=True).exists():
             raise forbidden("You left this room; join it again first.")
-        snapshot = RoomSnapshot(room)
-        if not rotation.can_add(actor.singer.pk, snapshot.rotation_entries, room.max_waiting_per_singer):
+        # The singer's own waiting entries are all the limit reads: not a whole snapshot.
+        theirs = QueueEntry.objects.filter(room=room, singer=actor.singer, status=EntryStatus.WAITING)
+        if not rotation.can_add(actor.singer.pk, theirs.only("singer_id", "status"), room.max_waiting_per_singer):
             limit = room.max_waiting_per_singer
             raise Conflict(
                 f"You already have {limit} song{'s' if limit != 1 else ''} waiting, the most this room allows.",
@@ -398,11 +399,15 @@ def queue_remove(*, room: Room, actor: Actor, entry_id: int) -> None:
 
 def queue_drop(*, room: Room, entry_id: int) -> None:
     """Take a waiting entry out (the room locked by the caller, who checked who may)."""
-    snapshot = RoomSnapshot(room)
-    pins = rotation.pins_after_leave(snapshot.order(), {entry_id})
-    if not QueueEntry.objects.filter(pk=entry_id, room=room, status=EntryStatus.WAITING).delete()[0]:
+    waiting = QueueEntry.objects.filter(room=room, status=EntryStatus.WAITING)
+    # The pins behind it move up with the list; without a pin nothing moves, and the
+    # rotation (a snapshot of the room) need not be read for that.
+    pinned = waiting.filter(pinned_position__isnull=False).exists()
+    pins = rotation.pins_after_leave(RoomSnapshot(room).order(), {entry_id}) if pinned else {}
+    if not waiting.filter(pk=entry_id).delete()[0]:
         return
-    _write_pins(room, pins)
+    if pinned:
+        _write_pins(room, pins)
     _bump(room)
     snapshot = RoomSnapshot(room)
     events.queue_changed(snapshot)

@@ -306,6 +306,18 @@ def test_moving_to_a_slot_keeps_other_pins_unique(room):
     assert queue_names(room) == ["Dan Song", "Ann Song", "Ben Song"]
 
 
+def test_removing_a_song_ahead_of_a_pinned_one_moves_the_pin_up(room):
+    singers = [guest(room, name) for name in ("Ann", "Ben", "Cat", "Dan")]
+    entries = [add(s) for s in singers]
+    host = as_host(room)
+    services.queue_move(room=room, actor=host, entry_id=entries[3].pk, position=2)
+    assert queue_names(room) == ["Ann Song", "Ben Song", "Dan Song", "Cat Song"]
+    services.queue_remove(room=room, actor=host, entry_id=entries[0].pk)
+    # Dan's pin counts down with the list: still after Ben, not pushed behind Cat.
+    assert queue_names(room) == ["Ben Song", "Dan Song", "Cat Song"]
+    assert QueueEntry.objects.get(pk=entries[3].pk).pinned_position == 1
+
+
 def test_leaving_takes_the_waiting_songs_but_not_the_one_playing(room):
     ann, ben = guest(room, "Ann"), guest(room, "Ben")
     add(ann, "1"), add(ann, "2"), add(ben, "1")
