@@ -40,6 +40,8 @@ class SongEditForm(forms.Form):
     title = forms.CharField(max_length=300, required=False)
     artist = forms.CharField(max_length=300, required=False)
     album = forms.CharField(max_length=300, required=False)
+    # Checked and written as the library writes keys ("f# min" → "F♯ minor") by the service.
+    key = forms.CharField(max_length=32, required=False)
     lyrics = forms.CharField(required=False, strip=False, max_length=100_000,
                              widget=forms.Textarea(attrs={"rows": 8}), help_text="LRC ([mm:ss.xx] lines) or plain words.")
 
@@ -234,13 +236,14 @@ def _render_edit(request, song, form, *, error: str = "", status: int = 200):
 @require_http_methods(["GET", "POST"])
 @staff_required
 def song_edit(request, song_id):
-    """Title, artist, album and lyrics, edited in the Library's row (the same service and
-    locks as the API's PATCH): a changed field is locked against automatic enrichment."""
+    """Title, artist, album, key and lyrics, edited in the Library's row (the same service
+    and locks as the API's PATCH): a changed field is locked against automatic enrichment."""
     song = _get_song(request, song_id)
     if song is None:
         return HttpResponse("", status=404)
     if request.method == "GET":
-        initial = {"title": song.title, "artist": song.artist, "album": song.album, "lyrics": _lyrics_text(song)}
+        initial = {"title": song.title, "artist": song.artist, "album": song.album, "key": song.key,
+                   "lyrics": _lyrics_text(song)}
         return _render_edit(request, song, SongEditForm(initial=initial))
     form = SongEditForm(request.POST)
     if not form.is_valid():
@@ -248,6 +251,8 @@ def song_edit(request, song_id):
                            for name, errors in form.errors.items())
         return _render_edit(request, song, form, error=message, status=400)
     data = {name: form.cleaned_data[name].strip() for name in ("title", "artist", "album")}
+    if "key" in request.POST:  # a form drawn before the field existed must not clear the key
+        data["key"] = form.cleaned_data["key"].strip()
     lyrics = form.cleaned_data["lyrics"]
     if lyrics.replace("\r\n", "\n").strip() != _lyrics_text(song).strip():
         data["lyrics"] = lyrics  # only when changed: saving the same words would lock them

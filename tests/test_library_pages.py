@@ -327,6 +327,39 @@ def test_a_bad_edit_is_refused_in_the_form_with_400_and_nothing_is_saved(staff_c
     assert (song.title, song.lyrics_synced, song.locked_fields) == ("Waterloo", "", [])
 
 
+def test_staff_set_the_key_in_the_row_as_the_library_writes_it_and_it_is_locked(staff_client):
+    song = make_song("Waterloo", "ABBA", key="A minor", key_confidence=0.8)
+    form = staff_client.get(f"/library/{song.pk}/edit", **HTMX).content.decode()
+    assert f'id="edit-key-{song.pk}"' in form and 'value="A minor"' in form
+
+    response = staff_client.post(f"/library/{song.pk}/edit", {
+        "title": "Waterloo", "artist": "ABBA", "album": "", "key": " f# min ", "lyrics": "",
+    }, **HTMX)
+    assert response.status_code == 200 and "F♯ minor" in response.content.decode()
+    song.refresh_from_db()
+    # The host's word replaces the detector's, with no confidence, and enrichment keeps off it.
+    assert (song.key, song.key_confidence, song.locked_fields) == ("F♯ minor", None, ["key"])
+
+
+def test_a_key_that_is_not_one_is_refused_in_the_form_and_nothing_is_saved(staff_client):
+    song = make_song("Waterloo", "ABBA", key="A minor", key_confidence=0.8)
+    response = staff_client.post(f"/library/{song.pk}/edit", {
+        "title": "Waterloo (live)", "artist": "ABBA", "key": "H dur", "lyrics": "",
+    }, **HTMX)
+    html = response.content.decode()
+    assert response.status_code == 400 and "is not a key" in html and "editing" in html
+    song.refresh_from_db()
+    assert (song.title, song.key, song.key_confidence, song.locked_fields) == ("Waterloo", "A minor", 0.8, [])
+
+
+def test_an_edit_without_the_key_field_leaves_the_key_alone(staff_client):
+    # A Library page drawn before the key field existed posts no "key".
+    song = make_song("Waterloo", "ABBA", key="A minor", key_confidence=0.8)
+    staff_client.post(f"/library/{song.pk}/edit", {"title": "Waterloo!", "artist": "ABBA", "album": ""}, **HTMX)
+    song.refresh_from_db()
+    assert (song.title, song.key, song.locked_fields) == ("Waterloo!", "A minor", ["title"])
+
+
 def test_only_staff_edit_songs(singer_user):
     song = make_song("Waterloo", "ABBA")
     client = Client()
