@@ -128,7 +128,7 @@ def main() -> None:
         audio = root / "audio"
         audio.mkdir()
         wav = write_song(root / "song.wav", seconds, seed=1)
-        import imageio_ffmpeg  # noqa: PLC0415
+        import imageio_ffmpeg  # noqa: PLC0415 - only this setup step needs it, after the heavy imports
 
         subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-i", str(wav), "-c:a", "libmp3lame",
                         "-b:a", "192k", str(audio / "song.mp3")], check=True)

@@ -18,7 +18,7 @@ from common.errors import ApplicationError, Conflict
 from common.throttle import Throttle
 from jobs import services as job_services
 from jobs.models import Job
-from songs import search_index, selectors, services
+from songs import selectors, services
 from songs.audio import ffmpeg
 from songs.audio.tags import read_tags
 from songs.errors import AdapterError
@@ -75,11 +75,10 @@ def song_import_url(
         return _existing_result(existing, f"Already in the library: {existing}.")
     try:
         with transaction.atomic():
-            song = Song.objects.create(
+            song = services.song_new(
                 source=source, source_id=source_id, source_url=canonical, added_by=user,
                 title=title[:300], artist=artist[:300], duration=duration,
             )
-            search_index.song_index(song=song)
             job = _job_for(song, user=user)
             services.song_announce(song)
     except IntegrityError:
@@ -113,13 +112,10 @@ def _import_local_file(
     song = None
     try:
         with transaction.atomic():
-            song = Song.objects.create(
+            song = services.song_new(
                 source=source, source_id=source_id, content_hash=content_hash,
-                title=title, artist=artist, album=album, added_by=user,
+                title=title, artist=artist, album=album, added_by=user, original=path, move=move,
             )
-            services.song_store_original(song=song, src=path, move=move)
-            song.save(update_fields=["files"])
-            search_index.song_index(song=song)
             job = _job_for(song, user=user)
             services.song_announce(song)
     except IntegrityError:

@@ -48,7 +48,7 @@ class Song(models.Model):
     KEY_SHIFT_MAX = 12  # semitones either way (an octave)
     _KEY_KIND = re.compile(r"(instrumental_web|vocals_web)_key([+-](?:[1-9]|1[0-2]))")
     # What a host can edit; an edited one is locked against automatic enrichment
-    # (songs.services._lock refuses any other name).
+    # (songs.services._lock_fields refuses any other name).
     LOCKABLE_FIELDS = ("title", "artist", "album", "year", "cover", "lyrics", "key")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

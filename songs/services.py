@@ -1,5 +1,5 @@
-"""Every write of a Song: the host's edits, deletes and merges, the state the pipeline
-moves it through, and what its stages learn (adding songs is songs/imports.py).
+"""Every write of a Song: a new one (songs/imports.py decides when), the host's edits,
+deletes and merges, the state the pipeline moves it through, and what its stages learn.
 
 A write that changes what a page shows announces it with `song_announce`: the
 library hears `song.changed` (songs/events.py) and the layers above hear the
@@ -87,6 +87,23 @@ def _reindex(song: Song, names) -> None:
 
 def _live() -> "models.QuerySet[Song]":  # noqa: F821 - string annotation only
     return Song.objects.filter(deleted_at__isnull=True)
+
+
+def song_new(*, original: Path | None = None, move: bool = False, **fields) -> Song:
+    """A new Song row with `fields`, searchable at once; with `original`, that file is
+    its original (moved or copied into its folder). The caller's transaction announces it
+    (an IntegrityError for a second song of the same source is the caller's to handle)."""
+    song = Song.objects.create(**fields)
+    if original is not None:
+        try:
+            song_store_original(song=song, src=original, move=move)
+            song.save(update_fields=["files"])
+        except BaseException:
+            # The row goes with the caller's transaction; its folder would stay.
+            shutil.rmtree(song.folder, ignore_errors=True)
+            raise
+    search_index.song_index(song=song)
+    return song
 
 
 def song_store_original(*, song: Song, src: Path, move: bool) -> None:

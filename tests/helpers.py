@@ -23,6 +23,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import quote
 
+import numpy as np
 import requests
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
@@ -234,6 +235,14 @@ def make_audio(seconds: float = 3.0, *, fmt: str = "mp3", frequency: int = 440) 
             return path.read_bytes()
     done = subprocess.run([*source, "-f", fmt, "-"], check=True, capture_output=True)
     return done.stdout
+
+
+def decode_audio(path: Path, *, channels: int = 2, rate: int | None = None) -> np.ndarray:
+    """A file's samples as float32, one row per channel (resampled to `rate` when given),
+    decoded by the real ffmpeg: what the tests compare stems and measure pitch on."""
+    command = [ffmpeg_exe(), "-nostdin", "-v", "error", "-i", str(path), "-f", "f32le", "-ac", str(channels)]
+    raw = subprocess.run([*command, *(["-ar", str(rate)] if rate else []), "-"], capture_output=True, check=True).stdout
+    return np.frombuffer(raw, dtype="<f4").reshape(-1, channels).T.copy()
 
 
 # --- the recorded providers ------------------------------------------------------------------

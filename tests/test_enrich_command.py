@@ -13,8 +13,6 @@ from tests.helpers import STUDIO, forget, point_providers_at
 
 pytestmark = pytest.mark.django_db
 
-S = Song.LookupStatus
-
 
 def make_song(title="Dancing Queen", **fields) -> Song:
     return Song.objects.create(
@@ -32,8 +30,8 @@ def enrich(*args) -> str:
 def test_missing_looks_up_pending_and_failed_songs_only(recorded_providers, monkeypatch):
     monkeypatch.setattr(job_services, "async_task", lambda *args, **kwargs: "task")
     pending = make_song()
-    failed_lyrics = make_song(metadata_status=S.FOUND, lyrics_status=S.FAILED, recording_mbid=STUDIO)
-    done = make_song(metadata_status=S.NOT_FOUND, lyrics_status=S.NOT_FOUND)
+    failed_lyrics = make_song(metadata_status=Song.LookupStatus.FOUND, lyrics_status=Song.LookupStatus.FAILED, recording_mbid=STUDIO)
+    done = make_song(metadata_status=Song.LookupStatus.NOT_FOUND, lyrics_status=Song.LookupStatus.NOT_FOUND)
     busy = make_song()
     imports.song_reprocess(song=busy, stage="enrich")  # the pipeline will see to it
 
@@ -41,25 +39,25 @@ def test_missing_looks_up_pending_and_failed_songs_only(recorded_providers, monk
 
     for song in (pending, failed_lyrics, done, busy):
         song.refresh_from_db()
-    assert (pending.metadata_status, pending.lyrics_status) == (S.FOUND, S.FOUND)
+    assert (pending.metadata_status, pending.lyrics_status) == (Song.LookupStatus.FOUND, Song.LookupStatus.FOUND)
     assert pending.recording_mbid == STUDIO and pending.has_file("cover")
-    assert failed_lyrics.lyrics_status == S.FOUND
+    assert failed_lyrics.lyrics_status == Song.LookupStatus.FOUND
     assert failed_lyrics.metadata_checked_at is None  # its metadata was not looked up again
-    assert (done.metadata_status, busy.metadata_status) == (S.NOT_FOUND, S.PENDING)
+    assert (done.metadata_status, busy.metadata_status) == (Song.LookupStatus.NOT_FOUND, Song.LookupStatus.PENDING)
     assert "2 songs looked up. metadata: 1 found; lyrics: 2 found." in output
     assert len(recorded_providers.requests_to("/ws/2/recording/")) == 1
 
 
 def test_song_redoes_one_song_even_when_found(recorded_providers):
-    song = make_song(metadata_status=S.NOT_FOUND, lyrics_status=S.NOT_FOUND)
+    song = make_song(metadata_status=Song.LookupStatus.NOT_FOUND, lyrics_status=Song.LookupStatus.NOT_FOUND)
     output = enrich("--song", str(song.pk))
     song.refresh_from_db()
-    assert (song.metadata_status, song.lyrics_status) == (S.FOUND, S.FOUND)
+    assert (song.metadata_status, song.lyrics_status) == (Song.LookupStatus.FOUND, Song.LookupStatus.FOUND)
     assert "1 song looked up." in output and "Matched “ABBA – Dancing Queen”" in output
 
 
 def test_nothing_missing_says_so(recorded_providers):
-    make_song(metadata_status=S.FOUND, lyrics_status=S.FOUND)
+    make_song(metadata_status=Song.LookupStatus.FOUND, lyrics_status=Song.LookupStatus.FOUND)
     assert enrich("--missing").strip() == "Nothing to look up."
 
 
@@ -81,5 +79,5 @@ def test_a_provider_outage_is_reported_not_raised(settings, internet):
     finally:
         forget(prefix)
     song.refresh_from_db()
-    assert (song.metadata_status, song.lyrics_status) == (S.FAILED, S.FAILED)
+    assert (song.metadata_status, song.lyrics_status) == (Song.LookupStatus.FAILED, Song.LookupStatus.FAILED)
     assert "metadata: 1 failed (will be retried); lyrics: 1 failed (will be retried)." in output

@@ -40,8 +40,6 @@ from tests.helpers import (
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-S = Song.LookupStatus
-
 
 class Ctx:
     """What the runner hands a stage."""
@@ -96,7 +94,7 @@ def test_it_cleans_the_title_and_picks_the_studio_recording_over_the_decoys(prov
     assert (song.title, song.artist, song.album, song.year) == ("Dancing Queen", "ABBA", "Arrival", 1976)
     assert (song.release_mbid, song.artist_mbid) == (ARRIVAL, "d87e52c5-bb8d-4da8-b941-9f4928627dc8")
     assert song.isrc == "SEAYD7601020" and song.genres[:2] == ["pop", "disco"]
-    assert song.metadata_status == S.FOUND and song.metadata_checked_at is not None
+    assert song.metadata_status == Song.LookupStatus.FOUND and song.metadata_checked_at is not None
     assert metadata.enrich_done(song)
     assert song.file_path("cover").read_bytes() == JPEG
     assert song.file_path("cover_thumb").read_bytes() == PNG
@@ -137,7 +135,7 @@ def test_no_match_is_final_and_keeps_the_cleaned_title(providers):
 
     message = enrich(song)
 
-    assert song.metadata_status == S.NOT_FOUND and metadata.enrich_done(song)
+    assert song.metadata_status == Song.LookupStatus.NOT_FOUND and metadata.enrich_done(song)
     assert (song.title, song.artist) == ("Garage Demo", "Obscure Band")
     assert "No MusicBrainz recording matches" in message
     assert song.recording_mbid == "" and not song.has_file("cover")
@@ -152,7 +150,7 @@ def test_a_slow_musicbrainz_times_out_and_the_song_is_marked_for_later(providers
     message = enrich(song)
 
     assert time.monotonic() - started < 3
-    assert song.metadata_status == S.FAILED and not metadata.enrich_done(song)
+    assert song.metadata_status == Song.LookupStatus.FAILED and not metadata.enrich_done(song)
     assert "did not answer in time" in message and "enrich --missing" in message
     assert (song.title, song.artist) == ("Dancing Queen", "ABBA")  # the cleanup is kept all the same
 
@@ -166,7 +164,7 @@ def test_a_slow_lrclib_times_out_and_lyrics_are_marked_for_later(providers, sett
     message = find_lyrics(song)
 
     assert time.monotonic() - started < 3
-    assert song.lyrics_status == S.FAILED and not metadata.lyrics_done(song)
+    assert song.lyrics_status == Song.LookupStatus.FAILED and not metadata.lyrics_done(song)
     assert "lrclib did not answer within 0.5 s" in message
 
 
@@ -207,7 +205,7 @@ def test_a_host_edited_field_survives_a_reprocess_from_enrich(providers, setting
     assert song.locked_fields == ["album", "lyrics", "year"]
     assert (song.album, song.year) == ("Party Hits", 2024)
     assert song.title == "Dancing Queen" and song.recording_mbid == STUDIO
-    assert song.lyrics_synced == "[00:01.00] la la\n" and song.lyrics_status == S.FOUND
+    assert song.lyrics_synced == "[00:01.00] la la\n" and song.lyrics_status == Song.LookupStatus.FOUND
 
 
 def test_a_host_cover_is_never_replaced(providers):
@@ -234,7 +232,7 @@ def test_it_keeps_synced_and_plain_lyrics(providers):
 
     assert find_lyrics(song) == "Synced lyrics found."
 
-    assert song.lyrics_status == S.FOUND
+    assert song.lyrics_status == Song.LookupStatus.FOUND
     assert song.lyrics_synced.startswith("[00:16.12] You can dance")
     assert song.lyrics_plain.startswith("You can dance\nYou can jive")
 
@@ -246,7 +244,7 @@ def test_it_falls_back_to_search_when_there_is_no_exact_match(providers):
 
     find_lyrics(song)
 
-    assert song.lyrics_status == S.FOUND and song.lyrics_synced.startswith("[00:16.12]")
+    assert song.lyrics_status == Song.LookupStatus.FOUND and song.lyrics_synced.startswith("[00:16.12]")
     assert len(providers.requests_to("/api/search")) == 1
 
 
@@ -254,7 +252,7 @@ def test_an_instrumental_has_no_lyrics_and_that_is_final(providers):
     serve_lrclib(providers, get="get-instrumental.json", search=None)
     song = make_song(title="Dancing Queen", artist="ABBA")
     assert "instrumental" in find_lyrics(song)
-    assert song.lyrics_status == S.NOT_FOUND and metadata.lyrics_done(song)
+    assert song.lyrics_status == Song.LookupStatus.NOT_FOUND and metadata.lyrics_done(song)
 
 
 # --- the whole pipeline ------------------------------------------------------------------
@@ -278,7 +276,7 @@ def test_503s_trip_the_breaker_and_every_song_still_becomes_ready(providers, set
     for job in jobs:
         assert job.status == Job.Status.COMPLETED, job.error_message
         assert job.song.status == Song.Status.READY
-        assert (job.song.metadata_status, job.song.lyrics_status) == (S.FAILED, S.FAILED)
+        assert (job.song.metadata_status, job.song.lyrics_status) == (Song.LookupStatus.FAILED, Song.LookupStatus.FAILED)
         assert {"enrich", "lyrics"} <= set(job.stage_seconds)
         # Each lookup gave up at once: no minute of musicbrainzngs retries inside the worker.
         assert job.stage_seconds["enrich"] < 5 and job.stage_seconds["lyrics"] < 5

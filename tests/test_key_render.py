@@ -5,7 +5,6 @@ here in this process (`broker.run`). The pitch is measured by FFT on the decoded
 a stereo 440 Hz tone at +2 semitones is 493.9 Hz, at −3 370.0 Hz, with the same length.
 """
 
-import subprocess
 
 import numpy as np
 import pytest
@@ -17,12 +16,11 @@ from queue_app.access import actor_for
 from queue_app.models import Singer
 from songs import keys
 from songs import services as song_services
-from songs.audio.ffmpeg import ffmpeg_exe
 from songs.management.commands.cleanup_media import find_orphans
 from songs.models import Song
 from songs.pipeline import runner
 from tests.factories import STEM_FILES, SongFactory
-from tests.helpers import make_audio
+from tests.helpers import decode_audio, make_audio
 
 # Transactional: the runner's watcher thread has its own connection and must see the rows.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -50,12 +48,6 @@ def song(tone) -> Song:
                        contents={name: tone for name in STEM_FILES.values()})
 
 
-def decode(path) -> np.ndarray:
-    done = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "f32le", "-ac", "1", "-ar", str(RATE), "-"],
-                          check=True, capture_output=True)
-    return np.frombuffer(done.stdout, dtype=np.float32)
-
-
 def pitch_of(samples: np.ndarray) -> float:
     """The strongest frequency of the middle of the signal (Hann window, parabolic peak)."""
     middle = samples[RATE // 2: -RATE // 2]
@@ -74,7 +66,7 @@ def render(broker, song: Song, semitones: int) -> Job:
 
 @pytest.mark.parametrize(("semitones", "expected"), [(2, 493.88), (-3, 369.99)])
 def test_it_shifts_both_stems_to_the_pitch_asked_and_keeps_their_length(broker, song, semitones, expected):
-    original = decode(song.file_path("instrumental_web"))
+    original = decode_audio(song.file_path("instrumental_web"), channels=1, rate=RATE)[0]
     assert pitch_of(original) == pytest.approx(440.0, rel=0.005)
 
     job = render(broker, song, semitones)
@@ -85,7 +77,7 @@ def test_it_shifts_both_stems_to_the_pitch_asked_and_keeps_their_length(broker, 
     for stem in Song.KEY_STEMS:
         kind = Song.key_kind(stem, semitones)
         assert song.files[kind] == f"{stem}.key{semitones:+d}.m4a"
-        shifted = decode(song.file_path(kind))
+        shifted = decode_audio(song.file_path(kind), channels=1, rate=RATE)[0]
         assert pitch_of(shifted) == pytest.approx(expected, rel=0.005), stem
         assert abs(len(shifted) - len(original)) / RATE <= 0.020, stem
     # Nothing of the render is left behind but its two files; the song stays as it was.

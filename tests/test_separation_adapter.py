@@ -17,6 +17,7 @@ from songs.audio import hls, separation
 from songs.audio.separation import SeparationConfig, separate, separate_blocks
 from songs.errors import Cancelled, PermanentError, TransientError
 from tests.demucs_model import SMALL_NAME, build_small_htdemucs
+from tests.helpers import decode_audio
 
 RATE = 44100
 # One AAC frame: the encoder works in 1024-sample frames, and the mp4 edit list
@@ -60,15 +61,6 @@ def write_audio(path: Path, mix: np.ndarray, rate: int = RATE) -> Path:
     return path
 
 
-def decode(path: Path, channels: int = 2) -> np.ndarray:
-    raw = subprocess.run(
-        [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "f32le",
-         "-ac", str(channels), "-"],
-        capture_output=True, check=True,
-    ).stdout
-    return np.frombuffer(raw, dtype="<f4").reshape(-1, channels).T.copy()
-
-
 def test_it_writes_both_stems_with_the_original_length_and_rate(
     tmp_path: Path, config: SeparationConfig
 ) -> None:
@@ -84,9 +76,9 @@ def test_it_writes_both_stems_with_the_original_length_and_rate(
     assert result.duration == pytest.approx(7.0, abs=1 / RATE)
     frames = int(7.0 * RATE)
     for lossless in (result.vocals, result.instrumental):
-        assert decode(lossless).shape == (2, frames)  # FLAC is sample-exact
+        assert decode_audio(lossless).shape == (2, frames)  # FLAC is sample-exact
     for compressed in (result.vocals_compressed, result.instrumental_compressed):
-        assert abs(decode(compressed).shape[1] - frames) <= AAC_FRAME
+        assert abs(decode_audio(compressed).shape[1] - frames) <= AAC_FRAME
     assert progress == sorted(progress) and progress[-1] == 100
     assert len(progress) >= 4  # one report per segment, not just start and end
     assert sorted(p.name for p in (tmp_path / "stems").iterdir()) == [
@@ -101,7 +93,7 @@ def test_it_keeps_a_48k_mono_songs_rate_and_length(tmp_path: Path, config: Separ
 
     assert result.sample_rate == 48000
     # Resampling 44.1 kHz back to 48 kHz may round the length by a sample.
-    assert abs(decode(result.vocals).shape[1] - 3 * 48000) <= 1
+    assert abs(decode_audio(result.vocals).shape[1] - 3 * 48000) <= 1
 
 
 def test_it_reuses_the_warm_model(tmp_path: Path, config: SeparationConfig) -> None:
@@ -187,7 +179,7 @@ def test_the_stems_are_encoded_while_the_model_runs(
 
     assert result.gain == 1.0
     assert writes.count("vocals") == writes.count("instrumental") >= 2
-    assert decode(result.vocals).shape == (2, 12 * RATE)
+    assert decode_audio(result.vocals).shape == (2, 12 * RATE)
 
 
 @pytest.mark.parametrize("where", ["missing folder", "missing name"])
@@ -263,10 +255,10 @@ def test_it_never_clips_and_scales_both_stems_alike(tmp_path: Path, model_dir: P
     result = separate(song, out_dir=tmp_path / "stems", config=config)
 
     assert result.gain < 1.0
-    stems = {"vocals": decode(result.vocals), "instrumental": decode(result.instrumental)}
+    stems = {"vocals": decode_audio(result.vocals), "instrumental": decode_audio(result.instrumental)}
     assert max(np.abs(stem).max() for stem in stems.values()) <= 1.0
     warm = separation.load_model(config)
-    mix = torch.from_numpy(decode(song))
+    mix = torch.from_numpy(decode_audio(song))
     mono = mix.mean(0)
     mean, std = float(mono.mean()), float(mono.std()) + 1e-8
     reference = apply_model(warm.model, ((mix - mean) / std)[None], shifts=0, overlap=0.1)[0]
@@ -291,7 +283,7 @@ def test_a_streamed_separation_ends_with_the_same_files_and_a_playable_stream_of
                         stream_dir=tmp_path / "stream", on_stream=reports.append)
 
     for attribute in ("vocals", "instrumental", "vocals_compressed", "instrumental_compressed"):
-        a, b = decode(getattr(plain, attribute)), decode(getattr(streamed, attribute))
+        a, b = decode_audio(getattr(plain, attribute)), decode_audio(getattr(streamed, attribute))
         assert a.shape == b.shape and np.array_equal(a, b), attribute
     # It grew as the model ran: several reports, rising, the last the whole song.
     assert len(reports) >= 3 and reports == sorted(reports)
@@ -306,8 +298,8 @@ def test_a_streamed_separation_ends_with_the_same_files_and_a_playable_stream_of
         # What a player hears from the stream is the finished stem (one AAC encode feeds
         # both), give or take the encoder's priming frame, which ffmpeg does not trim
         # from the segments.
-        heard = decode(playlist)
-        final = decode(getattr(streamed, f"{stem}_compressed"))
+        heard = decode_audio(playlist)
+        final = decode_audio(getattr(streamed, f"{stem}_compressed"))
         assert 0 <= heard.shape[1] - final.shape[1] <= 2 * AAC_FRAME
         errors = [np.abs(heard[:, lead:lead + final.shape[1]] - final).max() for lead in (0, AAC_FRAME, 2 * AAC_FRAME)
                   if lead + final.shape[1] <= heard.shape[1]]
@@ -331,6 +323,6 @@ def test_a_peak_over_full_scale_keeps_the_stream_going_and_turns_the_files_down(
     result = separate(song, out_dir=tmp_path / "stems", config=config, stream_dir=tmp_path / "stream")
 
     assert result.gain < 1.0
-    assert np.abs(decode(result.instrumental)).max() <= 1.0
+    assert np.abs(decode_audio(result.instrumental)).max() <= 1.0
     seconds, complete = hls.held_seconds(tmp_path / "stream" / hls.playlist_name("instrumental"))
     assert complete and seconds == pytest.approx(8.0, abs=0.1)

@@ -115,3 +115,33 @@ async def _watch_and_change(room, song, cookies, staff, flavour, change):
     if flavour == "json":
         assert {json.loads(text)["version"] for text in got} == {version + 1}
     await ws.disconnect()
+
+
+def test_a_song_change_reaches_the_room_where_it_plays_once_and_leaves_other_rooms_alone(party, django_user_model):
+    room, song, cookies = party
+    carol = room.owner
+    services.player_next(room=room, actor=actor_for(room, user=carol))  # it plays in Friday now
+    saturday = services.room_create(owner=carol, name="Saturday")
+    bob, _ = services.singer_join(room=saturday, display_name="Bob")
+    services.queue_add(room=saturday, actor=actor_for(saturday, token=bob.token), song=song)
+    before = dict(Room.objects.values_list("name", "version"))
+    staff = Client()
+    staff.force_login(django_user_model.objects.create_superuser(username="admin", password="x" * 12))
+
+    async def watch_the_tv():
+        ws = ws_communicator(f"/ws/rooms/{room.code}/", cookies)
+        assert (await ws.connect())[0]
+        await ws.receive_from(timeout=5)  # the whole room
+        await sync_to_async(edit_title)(song, staff)
+        for _ in range(6):
+            event = json.loads(await ws.receive_from(timeout=5))
+            if event["type"] == "player.state":
+                await ws.disconnect()
+                return event
+        raise AssertionError("no player.state after the edit")
+
+    event = asyncio.run(watch_the_tv())
+    # The TV of the room where it plays shows the new title at once.
+    assert event["player"]["entry"]["song"]["title"] == NEW_TITLE
+    after = dict(Room.objects.values_list("name", "version"))
+    assert after == {**before, "Friday": before["Friday"] + 1, "Saturday": before["Saturday"] + 1}

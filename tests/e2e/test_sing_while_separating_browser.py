@@ -30,8 +30,7 @@ from queue_app.models import Room
 from songs.audio import separation
 from songs.models import Song
 from songs.pipeline import media
-from tests.helpers import BASE_DIR, database_url, make_audio, session_cookies, start_site
-from tests.test_separation_adapter import decode
+from tests.helpers import BASE_DIR, database_url, decode_audio, make_audio, session_cookies, start_site
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -145,7 +144,7 @@ def test_a_song_starts_before_its_separation_ends_and_plays_through_without_a_st
         assert song.status == Song.Status.READY, site.log()
         plain = separation.separate(song.file_path("audio"), out_dir=song.folder / "plain", config=media.separation_config())
         for stem, result in (("vocals", plain.vocals), ("instrumental", plain.instrumental)):
-            streamed, reference = decode(song.file_path(stem)), decode(result)
+            streamed, reference = decode_audio(song.file_path(stem)), decode_audio(result)
             assert streamed.shape == reference.shape
             assert np.abs(streamed - reference).max() < 1e-4, stem
         # And the TV played on from its stream to the end of the song, without a stall.
