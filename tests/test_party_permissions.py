@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 
 from queue_app import services
 from queue_app.access import actor_for
-from queue_app.models import QueueEntry, Room
+from queue_app.models import QueueEntry, Room, Singer, SongRequest
 from tests.factories import SongFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -35,11 +35,17 @@ def party(staff_user, singer_user, carol):
     bobs = clients["singer"].post(f"/api/rooms/{room.code}/queue", {"song": str(song.pk)}, format="json")
     gus = clients["guest"].post(f"/api/rooms/{room.code}/queue", {"song": str(song.pk)}, format="json")
     assert bobs.status_code == gus.status_code == 201
-    return {"room": room, "clients": clients, "bobs_entry": bobs.json()["id"], "song": song}
+    # A request of Bob's waiting for the host (made as request_create would, without YouTube).
+    bobs_request = SongRequest.objects.create(
+        room=room, singer=Singer.objects.get(room=room, user=singer_user), video_id="xFrGuyw1V8s",
+        title="Dancing Queen", channel="ABBA", duration=231,
+    )
+    return {"room": room, "clients": clients, "bobs_entry": bobs.json()["id"], "song": song,
+            "bobs_request": bobs_request.pk}
 
 
 def _request(party, action):
-    code, entry = party["room"].code, party["bobs_entry"]
+    code, entry, request = party["room"].code, party["bobs_entry"], party["bobs_request"]
     song = str(party["song"].pk)
     return {
         "create room": ("post", "/api/rooms/", {"name": "Mine"}),
@@ -61,6 +67,13 @@ def _request(party, action):
         "previous": ("post", f"/api/rooms/{code}/player", {"action": "previous"}),
         "pause": ("post", f"/api/rooms/{code}/player", {"action": "pause"}),
         "seek": ("post", f"/api/rooms/{code}/player", {"action": "seek", "position": 10}),
+        "see the requests": ("get", f"/api/rooms/{code}/requests", None),
+        # Refused before anything is fetched: only YouTube videos can be requested.
+        "request a file: URL": ("post", f"/api/rooms/{code}/requests", {"video": "file:///etc/passwd"}),
+        "request a local port": ("post", f"/api/rooms/{code}/requests", {"video": "http://127.0.0.1:6379/"}),
+        "request a short link": ("post", f"/api/rooms/{code}/requests", {"video": "https://bit.ly/3abcdef"}),
+        "deny Bob's request": ("patch", f"/api/rooms/{code}/requests/{request}", {"action": "deny"}),
+        "cancel Bob's request": ("delete", f"/api/rooms/{code}/requests/{request}", None),
     }[action]
 
 
@@ -88,6 +101,13 @@ MATRIX = {
     # With nothing playing, pause holds the room (nothing starts by itself).
     "pause":              (200, 200, 403, 403, 403, 403),
     "seek":               (409, 409, 403, 403, 403, 403),
+    # A singer sees their own requests, the host every one (tests/test_song_requests.py).
+    "see the requests":   (200, 200, 200, 200, 403, 403),
+    "request a file: URL":  (403, 403, 400, 400, 403, 403),
+    "request a local port": (403, 403, 400, 400, 403, 403),
+    "request a short link": (403, 403, 400, 400, 403, 403),
+    "deny Bob's request": (200, 200, 403, 403, 403, 403),
+    "cancel Bob's request": (403, 403, 204, 403, 403, 403),
 }
 
 

@@ -1,9 +1,11 @@
 """Song requests on /ws/rooms/<code>/html/: the host's Requests card and the singer's "My
 requests", in the first message and on every request.changed, to those who may see the
-request only (the host: all; a singer: their own; another singer: nothing).
+request only (the host: all; a singer: their own; another singer: nothing). The last test
+holds the JSON socket (/ws/rooms/<code>/) to the same rule.
 """
 
 import asyncio
+import json
 import re
 import uuid
 
@@ -207,3 +209,32 @@ def test_a_request_only_moves_forward():
     assert not fragments.request_merge(held, {"id": 1, "status": "approved"})
     assert not fragments.request_merge(held, {"id": 1, "status": "pending"})
     assert held[1]["status"] == "ready"
+
+
+def test_the_json_socket_shows_a_request_to_the_host_and_the_requesting_singer_only(room, carol, youtube):
+    # API clients (/ws/rooms/<code>/) follow the same rule as the pages: in the first
+    # message ("state") and in every request.changed.
+    gus_cookies, gus = guest(room, "Gus")
+    hal_cookies, hal = guest(room, "Hal")
+    ask(room, hal, WATERLOO)
+    host_cookies = session_cookies(carol)
+
+    async def scenario():
+        sockets = {name: ws_communicator(f"/ws/rooms/{room.code}/", cookies)
+                   for name, cookies in (("host", host_cookies), ("gus", gus_cookies), ("hal", hal_cookies))}
+        states = {name: json.loads(await first_message(ws)) for name, ws in sockets.items()}
+        await database_sync_to_async(ask)(room, gus, QUEEN)
+        changed = {name: json.loads(await sockets[name].receive_from(timeout=5)) for name in ("host", "gus")}
+        quiet = await sockets["hal"].receive_nothing(timeout=0.5)
+        for ws in sockets.values():
+            await ws.disconnect()
+        return states, changed, quiet
+
+    states, changed, hal_heard_nothing = asyncio.run(scenario())
+    assert [r["video_id"] for r in states["host"]["requests"]] == [WATERLOO.id]
+    assert [r["video_id"] for r in states["hal"]["requests"]] == [WATERLOO.id]
+    assert states["gus"]["requests"] == []
+    for name in ("host", "gus"):
+        assert changed[name]["type"] == "request.changed"
+        assert (changed[name]["request"]["video_id"], changed[name]["request"]["singer"]["id"]) == (QUEEN.id, gus)
+    assert hal_heard_nothing

@@ -16,6 +16,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from jobs.models import Job, JobLog
+from queue_app import requests as song_requests
 from queue_app import selectors, services
 from queue_app.access import actor_for
 from queue_app.models import SongRequest
@@ -23,6 +24,8 @@ from songs import imports
 from songs.models import Song
 from songs.pipeline import runner
 from tests.helpers import make_audio, start_site
+from tests.internet import LocalInternet
+from tests.youtube import Video, point_ytdlp_at, serve_video
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -62,6 +65,39 @@ def test_separation_runs_in_the_order_the_rotation_will_sing(room, internet, bro
     assert claims("download") == ["A", "B", "C", "library"]
     assert claims("separate") == ["A", "B", "C", "library"]
     assert set(Job.objects.values_list("status", flat=True)) == {"completed"}
+    library.refresh_from_db()
+    assert library.priority == Job.PRIORITY_LAST
+
+
+def test_requests_approved_in_the_order_c_b_a_are_prepared_a_b_c(room, internet, broker, settings, monkeypatch):
+    """The same through the guests' own path: requests for YouTube videos (the local
+    stand-in), approved by the host in the reverse of the rotation's order."""
+    videos = {name: Video(f"{name * 3}rotation{name}"[:11], name, "Channel", "0:02") for name in "ABC"}
+    internet.add_file("/library.mp3", make_audio(2.0, frequency=250), "audio/mpeg")
+    with LocalInternet(tls=True) as youtube:
+        point_ytdlp_at(monkeypatch, youtube)
+        for number, video in enumerate(videos.values()):
+            serve_video(youtube, video, make_audio(2.0, fmt="m4a", frequency=440 + 110 * number))
+        library = imports.song_import_url(url=internet.url("/library.mp3"), title="library").job
+        singers = {name: services.singer_join(room=room, display_name=name)[0] for name in "ABC"}
+        host = actor_for(room, user=room.owner)
+        for name in "CBA":
+            asked = song_requests.request_create(room=room, actor=actor_for(room, token=singers[name].token),
+                                                 video=videos[name].id)
+            song_requests.request_decide(room=room, actor=host, request_id=asked.pk, action="approve")
+        assert [j.song.title for j in Job.objects.order_by("created_at")] == ["library", "C", "B", "A"]
+
+        for _ in range(40):  # every task in the order it was enqueued, until none is left
+            if not broker.tasks:
+                break
+            func, (job_id, cluster), _ = broker.tasks.pop(0)
+            assert func == settings.JOBS_TASK
+            runner.run_job(job_id=job_id, cluster=cluster)
+
+    assert claims("download") == ["A", "B", "C", "library"]
+    assert claims("separate") == ["A", "B", "C", "library"]
+    assert set(Job.objects.values_list("status", flat=True)) == {"completed"}
+    assert set(SongRequest.objects.values_list("status", flat=True)) == {SongRequest.Status.READY}
     library.refresh_from_db()
     assert library.priority == Job.PRIORITY_LAST
 
