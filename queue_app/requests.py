@@ -102,14 +102,21 @@ def _search_allowed(actor: Actor) -> None:
 def request_create(*, room: Room, actor: Actor, video: str) -> SongRequest:
     """A singer asks for a video. Refused (4xx, nothing stored) when the room takes no
     requests, the video is not YouTube or too long, or the singer has too many pending.
-    A video already in the library is queued at once: it needs nobody's approval."""
+    A video YouTube says it will not play is refused too (400, with YouTube's reason) and
+    kept as a failed request, so "My requests" says why. A video already in the library is
+    queued at once: it needs nobody's approval."""
     if actor.singer is None:
         raise forbidden("Join the room as a singer to request songs." if actor.is_host else "Join the room first.")
     if room.requests == Room.Requests.OFF:
         raise forbidden("This room takes no requests: pick a song from the library.", code=room.code)
     video_id = video_id_of(video)
     throttles.REQUESTS.hit_or_refuse(actor.singer.pk)
-    info = song_selectors.youtube_video(video_id=video_id)
+    try:
+        info = song_selectors.youtube_video(video_id=video_id)
+    except ApplicationError as exc:
+        if exc.status_code == 400:  # unavailable (not: YouTube unreachable, 503, worth a retry)
+            _failed_at_once(room=room, singer=actor.singer, video_id=video_id, reason=exc.message)
+        raise
     limit = room.request_max_minutes * 60
     if info["duration"] is not None and info["duration"] > limit:
         raise ApplicationError(
@@ -144,6 +151,14 @@ def request_create(*, room: Room, actor: Actor, video: str) -> SongRequest:
         else:
             events.request_changed(request)
     return request
+
+
+def _failed_at_once(*, room: Room, singer: Singer, video_id: str, reason: str) -> None:
+    request = SongRequest.objects.create(
+        room=room, singer=singer, video_id=video_id, title=f"YouTube video {video_id}",
+        status=RequestStatus.FAILED, reason=reason[:300],
+    )
+    events.request_changed(request)
 
 
 def _minutes(seconds: float) -> str:

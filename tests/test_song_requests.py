@@ -23,7 +23,7 @@ from songs.models import Song
 from songs.selectors import youtube_search_cache_key
 from songs.sources import ytdlp
 from tests.internet import LocalInternet, closed_port
-from tests.youtube import Video, serve_search, ytdlp_options
+from tests.youtube import Video, point_ytdlp_at, serve_search, serve_unavailable, ytdlp_options
 
 # Transactional: imports enqueue their job, and the rooms order the jobs, on commit.
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_channel_layer")]
@@ -306,3 +306,22 @@ def test_requests_are_limited_per_singer(room, youtube, q, settings):
     refused = ann.request(SNEAKY.id)
     assert refused.status_code == 429 and "Retry-After" in refused.headers
     assert ben.request(SNEAKY.id).status_code == 201
+
+
+def test_a_video_youtube_will_not_play_is_refused_and_kept_as_a_failed_request(room, monkeypatch, listen):
+    with LocalInternet(tls=True) as net:
+        point_ytdlp_at(monkeypatch, net)
+        serve_unavailable(net, "G0neG0neG0n", reason="This video has been removed by the uploader")
+        ann = Guest(room, "Ann")
+        recorder = listen(f"room.{room.code}")
+        answer = ann.request("https://youtu.be/G0neG0neG0n")
+    assert answer.status_code == 400 and "removed by the uploader" in answer.json()["message"]
+    # Nothing to download: no song, no job, no entry; the singer's list says why.
+    assert Song.objects.count() == 0 and Job.objects.count() == 0 and QueueEntry.objects.count() == 0
+    request = SongRequest.objects.get()
+    assert (request.status, request.video_id) == ("failed", "G0neG0neG0n")
+    assert "removed by the uploader" in request.reason
+    [event] = recorder.drain()
+    assert (event["type"], event["request"]["status"]) == ("request.changed", "failed")
+    # A failed request is not one waiting for the host: it takes none of the singer's places.
+    assert ann.requests().json()[0]["status"] == "failed"
