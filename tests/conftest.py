@@ -200,6 +200,9 @@ class EventRecorder:
     """Listens on channel-layer groups, like a consumer would, and keeps what arrives."""
 
     def __init__(self, groups):
+        # Events leave on a background thread: one published before this recorder (a
+        # request's "pending", say) could otherwise still arrive after it subscribed.
+        assert events.flush(), "the events were not sent within 5 s"
         self._sync = async_to_sync
         self.layer = get_channel_layer()
         self.groups = list(groups)
