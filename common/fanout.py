@@ -37,13 +37,6 @@ logger = logging.getLogger(__name__)
 # later"): minutes of a busy party's changes; a watcher that far behind is not reading.
 MAILBOX_LIMIT = 200
 
-# Watchers handed one event before the reader lets the loop run anything else. Each send
-# compresses the event on the loop's thread (about 0.3 ms for a 40-song queue), so 100
-# phones in one go held the loop for about 40 ms, and every request of the process that
-# needed the loop then (a request hops to it about six times) waited behind them:
-# py-spy put half the loop's busy time in permessage-deflate during party_load.py.
-FANOUT_SLICE = 8
-
 
 @dataclass(eq=False)
 class _Watcher:
@@ -140,10 +133,7 @@ class _Fanout:
         try:
             while True:
                 event = await layer.receive(subscription.channel)
-                for count, watcher in enumerate(list(subscription.watchers.values())):
-                    if count and count % FANOUT_SLICE == 0:
-                        # The sends posted so far run, then what else is ready, then the rest.
-                        await asyncio.sleep(0)
+                for watcher in list(subscription.watchers.values()):
                     if watcher.held is not None:
                         watcher.held.append(event)
                     else:
