@@ -42,6 +42,16 @@ def claims(cluster_stage: str) -> list[str]:
     return [row.job.song.title for row in rows]
 
 
+def deliver_in_order(broker, settings) -> None:
+    """Run every task in the order it was enqueued (the broker stand-in), until none is left."""
+    for _ in range(40):
+        if not broker.tasks:
+            break
+        func, (job_id, cluster), _ = broker.tasks.pop(0)
+        assert func == settings.JOBS_TASK
+        runner.run_job(job_id=job_id, cluster=cluster)
+
+
 def test_separation_runs_in_the_order_the_rotation_will_sing(room, internet, broker, settings):
     for number, name in enumerate(("library", "A", "B", "C")):  # four different sounds: no merging
         internet.add_file(f"/{name}.mp3", make_audio(2.0, frequency=300 + 110 * number), "audio/mpeg")
@@ -54,13 +64,7 @@ def test_separation_runs_in_the_order_the_rotation_will_sing(room, internet, bro
         services.queue_add(room=room, actor=actor_for(room, token=singers[name].token), song=result.song)
     assert [j.song.title for j in Job.objects.order_by("created_at")] == ["library", "C", "B", "A"]
 
-    # Deliver every task in the order it was enqueued, until none is left.
-    for _ in range(40):
-        if not broker.tasks:
-            break
-        func, (job_id, cluster), _ = broker.tasks.pop(0)
-        assert func == settings.JOBS_TASK
-        runner.run_job(job_id=job_id, cluster=cluster)
+    deliver_in_order(broker, settings)
 
     assert claims("download") == ["A", "B", "C", "library"]
     assert claims("separate") == ["A", "B", "C", "library"]
@@ -87,12 +91,7 @@ def test_requests_approved_in_the_order_c_b_a_are_prepared_a_b_c(room, internet,
             song_requests.request_decide(room=room, actor=host, request_id=asked.pk, action="approve")
         assert [j.song.title for j in Job.objects.order_by("created_at")] == ["library", "C", "B", "A"]
 
-        for _ in range(40):  # every task in the order it was enqueued, until none is left
-            if not broker.tasks:
-                break
-            func, (job_id, cluster), _ = broker.tasks.pop(0)
-            assert func == settings.JOBS_TASK
-            runner.run_job(job_id=job_id, cluster=cluster)
+        deliver_in_order(broker, settings)
 
     assert claims("download") == ["A", "B", "C", "library"]
     assert claims("separate") == ["A", "B", "C", "library"]
