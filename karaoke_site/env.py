@@ -5,6 +5,7 @@ typo ("DEBUG=ture", "PORT=80a") stops the site at start-up with a message that
 names the variable, instead of silently meaning something else.
 """
 
+import json
 import os
 from pathlib import Path
 
@@ -117,6 +118,20 @@ def env_float_list(name: str, default: list[float], *, minimum: float = 0.0) -> 
             raise ImproperlyConfigured(f"{name}={value!r}: {item} is below the minimum {minimum}.")
         numbers.append(number)
     return numbers
+
+
+def env_json_object(name: str, default: dict) -> dict:
+    """A JSON object, e.g. ``{"proxy": "socks5://127.0.0.1:1080"}``."""
+    value = _raw(name)
+    if value is None:
+        return dict(default)
+    try:
+        parsed = json.loads(value)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} is not valid JSON ({exc}).") from None
+    if not isinstance(parsed, dict):
+        raise ImproperlyConfigured(f"{name} should be a JSON object, like {{\"proxy\": \"socks5://host:1080\"}}.")
+    return parsed
 
 
 _RATE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

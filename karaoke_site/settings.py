@@ -20,6 +20,7 @@ from karaoke_site.env import (
     env_float,
     env_float_list,
     env_int,
+    env_json_object,
     env_list,
     env_path,
     env_rate,
@@ -377,6 +378,11 @@ YOUTUBE_SEARCH_CACHE_SECONDS = env_int("YOUTUBE_SEARCH_CACHE_SECONDS", 300, mini
 YOUTUBE_VIDEO_CACHE_SECONDS = env_int("YOUTUBE_VIDEO_CACHE_SECONDS", 3600, minimum=0)
 # YouTube searches one singer may make from their phone in a minute.
 YOUTUBE_SEARCHES_PER_MINUTE = env_int("YOUTUBE_SEARCHES_PER_MINUTE", 10, minimum=1)
+# More yt-dlp options, as a JSON object, for every search, look-up and download (a proxy,
+# a cookie file, the address to leave from). Encore's own (where the file goes, its format,
+# progress, the length limit) still win. The tests point yt-dlp at a local stand-in for
+# YouTube with it, in their own process and in a site they start.
+YTDLP_OPTIONS = env_json_object("YTDLP_OPTIONS", {})
 # Waits before the automatic retries of a transient failure (network, 5xx, 429).
 JOB_RETRY_DELAYS = env_float_list("JOB_RETRY_DELAYS", [4.0, 16.0, 64.0])
 JOB_MAX_MANUAL_RETRIES = env_int("JOB_MAX_MANUAL_RETRIES", 10, minimum=0)

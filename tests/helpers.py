@@ -277,6 +277,13 @@ def point_providers_at(settings, internet, **overrides) -> str:
     return prefix
 
 
+def provider_environment(internet) -> dict[str, str]:
+    """`point_providers_at` for a site started as a subprocess: its environment."""
+    return {"MUSICBRAINZ_HOST": f"127.0.0.1:{internet.port}", "MUSICBRAINZ_HTTPS": "false",
+            "MUSICBRAINZ_MIN_INTERVAL": "0.01", "COVERART_URL": internet.url(""), "LRCLIB_URL": internet.url(""),
+            "CONTACT_EMAIL": "host@example.org", "PROVIDER_TIMEOUT": "3"}
+
+
 def forget(prefix: str) -> None:
     """Drop the Redis keys (limiter, breakers) a test made under `prefix`."""
     client = metadata.redis_client()

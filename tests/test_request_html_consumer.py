@@ -22,10 +22,9 @@ from queue_app.access import actor_for
 from queue_app.events import room_group
 from queue_app.models import Room
 from songs.selectors import youtube_search_cache_key
-from songs.sources import ytdlp
 from tests.helpers import roots, session_cookies, ws_communicator
 from tests.internet import LocalInternet
-from tests.youtube import Video, serve_search, ytdlp_options
+from tests.youtube import Video, point_ytdlp_at, serve_search
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_channel_layer")]
 
@@ -45,7 +44,7 @@ def youtube(monkeypatch, room, carol):
     query = f"abba {uuid.uuid4().hex[:8]}"
     with LocalInternet(tls=True) as net:
         serve_search(net, [QUEEN, WATERLOO])
-        monkeypatch.setattr(ytdlp, "SEARCH_OPTIONS", ytdlp_options(net.host))
+        point_ytdlp_at(monkeypatch, net.host)
         song_requests.youtube_hits_for(room=room, actor=actor_for(room, user=carol), query=query)
         yield net
     cache.delete_many([youtube_search_cache_key(query, limit) for limit in range(1, 21)])

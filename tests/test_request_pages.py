@@ -20,10 +20,9 @@ from queue_app.models import QueueEntry, Room, SongRequest
 from queue_app.templatetags.party import request_step
 from songs.models import Song
 from songs.selectors import youtube_search_cache_key
-from songs.sources import ytdlp
 from tests.factories import SongFactory, UserFactory
 from tests.internet import LocalInternet, closed_port
-from tests.youtube import Video, serve_search, ytdlp_options
+from tests.youtube import Video, point_ytdlp_at, serve_search
 
 pytestmark = pytest.mark.django_db
 
@@ -39,7 +38,7 @@ EPIC = Video("bbbbbbbbbbb", "The Whole Opera (Live)", "Someone", "1:02:05")
 def youtube(monkeypatch):
     with LocalInternet(tls=True) as net:
         serve_search(net, [QUEEN, KARAOKE, SNEAKY, EPIC])
-        monkeypatch.setattr(ytdlp, "SEARCH_OPTIONS", ytdlp_options(net.host))
+        point_ytdlp_at(monkeypatch, net.host)
         yield net
 
 
@@ -202,7 +201,7 @@ def test_it_limits_a_singers_searches_with_a_429_and_says_when_to_try_again(room
 
 
 def test_it_says_so_when_youtube_cannot_be_reached_with_a_503(room, gus, q, monkeypatch):
-    monkeypatch.setattr(ytdlp, "SEARCH_OPTIONS", ytdlp_options(f"127.0.0.1:{closed_port()}"))
+    point_ytdlp_at(monkeypatch, f"127.0.0.1:{closed_port()}")
     answer = search(gus, room, q)
     assert answer.status_code == 503 and "YouTube could not be reached" in answer.content.decode()
 

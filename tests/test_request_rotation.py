@@ -79,7 +79,7 @@ def test_requests_approved_in_the_order_c_b_a_are_prepared_a_b_c(room, internet,
     videos = {name: Video(f"{name * 3}rotation{name}"[:11], name, "Channel", "0:02") for name in "ABC"}
     internet.add_file("/library.mp3", make_audio(2.0, frequency=250), "audio/mpeg")
     with LocalInternet(tls=True) as youtube:
-        point_ytdlp_at(monkeypatch, youtube)
+        point_ytdlp_at(monkeypatch, youtube.host)
         for number, video in enumerate(videos.values()):
             serve_video(youtube, video, make_audio(2.0, fmt="m4a", frequency=440 + 110 * number))
         library = imports.song_import_url(url=internet.url("/library.mp3"), title="library").job

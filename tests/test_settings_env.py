@@ -14,6 +14,7 @@ from karaoke_site.env import (
     env_float,
     env_float_list,
     env_int,
+    env_json_object,
     env_list,
     env_path,
     env_rate,
@@ -129,6 +130,16 @@ def test_it_reads_a_list_of_delays_and_refuses_a_word_in_it(environ):
     assert env_float_list("JOB_RETRY_DELAYS", [4.0]) == [0.1, 0.2, 0.4]
     with pytest.raises(ImproperlyConfigured, match="JOB_RETRY_DELAYS|'soon' is not a number"):
         env_float_list("BAD", [4.0])
+
+
+def test_it_reads_a_json_object_and_refuses_anything_else(environ):
+    environ(GOOD='{"proxy": "socks5://127.0.0.1:1080"}', LIST='["proxy"]', BROKEN="{proxy: yes}")
+    assert env_json_object("GOOD", {}) == {"proxy": "socks5://127.0.0.1:1080"}
+    assert env_json_object("UNSET_ENCORE_OPTIONS", {}) == {}
+    with pytest.raises(ImproperlyConfigured, match="LIST should be a JSON object"):
+        env_json_object("LIST", {})
+    with pytest.raises(ImproperlyConfigured, match="BROKEN is not valid JSON"):
+        env_json_object("BROKEN", {})
 
 
 def test_it_reads_a_rate_and_refuses_one_without_a_period(environ):

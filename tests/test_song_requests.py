@@ -21,9 +21,8 @@ from songs import imports
 from songs import services as song_services
 from songs.models import Song
 from songs.selectors import youtube_search_cache_key
-from songs.sources import ytdlp
 from tests.internet import LocalInternet, closed_port
-from tests.youtube import Video, point_ytdlp_at, serve_search, serve_unavailable, ytdlp_options
+from tests.youtube import Video, point_ytdlp_at, serve_search, serve_unavailable
 
 # Transactional: imports enqueue their job, and the rooms order the jobs, on commit.
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_channel_layer")]
@@ -38,7 +37,7 @@ SNEAKY = Video("aaaaaaaaaaa", "Waterloo <script>", "Other", "2:50", "https://ima
 def youtube(monkeypatch):
     with LocalInternet(tls=True) as net:
         serve_search(net, [QUEEN, EPIC, SNEAKY])
-        monkeypatch.setattr(ytdlp, "SEARCH_OPTIONS", ytdlp_options(net.host))
+        point_ytdlp_at(monkeypatch, net.host)
         yield net
 
 
@@ -310,7 +309,7 @@ def test_requests_are_limited_per_singer(room, youtube, q, settings):
 
 def test_a_video_youtube_will_not_play_is_refused_and_kept_as_a_failed_request(room, monkeypatch, listen):
     with LocalInternet(tls=True) as net:
-        point_ytdlp_at(monkeypatch, net)
+        point_ytdlp_at(monkeypatch, net.host)
         serve_unavailable(net, "G0neG0neG0n", reason="This video has been removed by the uploader")
         ann = Guest(room, "Ann")
         recorder = listen(f"room.{room.code}")

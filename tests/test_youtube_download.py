@@ -39,7 +39,7 @@ def youtube(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalInternet]:
 
     monkeypatch.setattr(socket, "getaddrinfo", only_local)
     with LocalInternet(tls=True) as net:
-        point_ytdlp_at(monkeypatch, net)
+        point_ytdlp_at(monkeypatch, net.host)
         yield net
     assert looked_up == []
 

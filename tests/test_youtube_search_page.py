@@ -15,9 +15,8 @@ from django.utils import timezone
 
 from songs.models import Song
 from songs.selectors import youtube_search_cache_key
-from songs.sources import ytdlp
 from tests.internet import LocalInternet, closed_port
-from tests.youtube import Video, searched_queries, serve_search, ytdlp_options
+from tests.youtube import Video, point_ytdlp_at, searched_queries, serve_search
 
 pytestmark = pytest.mark.django_db
 
@@ -42,7 +41,7 @@ def youtube(monkeypatch):
     """The stand-in for YouTube, answering every search with QUEEN, KARAOKE and ELSEWHERE."""
     with LocalInternet(tls=True) as net:
         serve_search(net, [QUEEN, KARAOKE, ELSEWHERE])
-        monkeypatch.setattr(ytdlp, "SEARCH_OPTIONS", ytdlp_options(net.host))
+        point_ytdlp_at(monkeypatch, net.host)
         yield net
 
 
@@ -120,7 +119,7 @@ def test_it_says_which_results_are_already_in_the_library(staff_client, youtube,
 
 
 def test_it_shows_youtube_unreachable_inline_with_503(staff_client, monkeypatch, q):
-    monkeypatch.setattr(ytdlp, "SEARCH_OPTIONS", ytdlp_options(f"127.0.0.1:{closed_port()}"))
+    point_ytdlp_at(monkeypatch, f"127.0.0.1:{closed_port()}")
 
     response = search(staff_client, q, **HTMX)
 

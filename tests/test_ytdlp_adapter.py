@@ -18,7 +18,6 @@ import pytest
 
 from songs.audio.ffmpeg import ffmpeg_exe
 from songs.errors import Cancelled, PermanentError, TransientError
-from songs.sources import ytdlp
 from songs.sources.ytdlp import download as ytdlp_download
 from songs.sources.ytdlp import (
     normalise_url,
@@ -27,7 +26,7 @@ from songs.sources.ytdlp import (
     search_result_from_entry,
 )
 from tests.internet import Framing, LocalInternet, closed_port
-from tests.youtube import Video, searched_queries, serve_search, ytdlp_options
+from tests.youtube import Video, point_ytdlp_at, searched_queries, serve_search
 
 
 @pytest.fixture(scope="module")
@@ -354,7 +353,7 @@ def test_it_searches_youtube_and_keeps_only_videos_up_to_the_limit(monkeypatch: 
     videos = [Video(f"video{n:06d}", f"Song {n}", "Channel", "4:05") for n in range(4)]
     with LocalInternet(tls=True) as net:
         serve_search(net, videos)
-        monkeypatch.setattr(ytdlp, "SEARCH_OPTIONS", ytdlp_options(net.host))
+        point_ytdlp_at(monkeypatch, net.host)
 
         found = search("  some   song ", limit=3, timeout=5)
 

@@ -1,9 +1,10 @@
 """A local stand-in for YouTube, for the real yt-dlp: its search, and its videos.
 
 yt-dlp asks YouTube's "innertube" API with HTTPS POSTs to ``/youtubei/v1/...`` on one
-API host. `ytdlp_options` (or `point_ytdlp_at`) sends them to a `LocalInternet(tls=True)`
-instead, with yt-dlp's own extractor options, where this module answers in the shape
-YouTube's API answers (hand-made, trimmed to what yt-dlp reads):
+API host. `ytdlp_options` (the YTDLP_OPTIONS setting; `point_ytdlp_at`) sends them to
+a `LocalInternet(tls=True)` instead, with yt-dlp's own extractor options, where this
+module answers in the shape YouTube's API answers (hand-made, trimmed to what yt-dlp
+reads):
 
 - a search is one POST to ``/youtubei/v1/search`` (`serve_search`);
 - a watch link (``https://www.youtube.com/watch?v=ID``, downloaded or only read) is a
@@ -24,8 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.conf import settings
 
-from songs.sources import ytdlp
 from tests.internet import LocalInternet, Route, SeenRequest
 
 SEARCH_PATH = "/youtubei/v1/search"
@@ -67,8 +68,7 @@ def serve_search(net: LocalInternet, videos: list[Video]) -> None:
 
 def ytdlp_options(api_host: str) -> dict:
     """yt-dlp options that send its YouTube searches, video look-ups and downloads to
-    `api_host` (host:port, HTTPS, self-signed): for both `ytdlp.SEARCH_OPTIONS` and
-    `ytdlp.DOWNLOAD_OPTIONS`."""
+    `api_host` (host:port, HTTPS, self-signed): the YTDLP_OPTIONS setting."""
     return {
         "nocheckcertificate": True,
         "extractor_args": {
@@ -82,11 +82,15 @@ def ytdlp_options(api_host: str) -> dict:
     }
 
 
-def point_ytdlp_at(monkeypatch: pytest.MonkeyPatch, net: LocalInternet) -> None:
-    """Send all of the adapter's YouTube traffic (searches, links) to `net`."""
-    options = ytdlp_options(net.host)
-    monkeypatch.setattr(ytdlp, "SEARCH_OPTIONS", options)
-    monkeypatch.setattr(ytdlp, "DOWNLOAD_OPTIONS", options)
+def point_ytdlp_at(monkeypatch: pytest.MonkeyPatch, api_host: str) -> None:
+    """Send all of the adapter's YouTube traffic (searches, links) in this process to
+    `api_host` (a `LocalInternet(tls=True)`'s `host`). A site started as a subprocess takes
+    the same options as YTDLP_OPTIONS in its environment (`ytdlp_environment`)."""
+    monkeypatch.setattr(settings, "YTDLP_OPTIONS", ytdlp_options(api_host))
+
+
+def ytdlp_environment(api_host: str) -> dict[str, str]:
+    return {"YTDLP_OPTIONS": json.dumps(ytdlp_options(api_host))}
 
 
 def searched_queries(net: LocalInternet) -> list[str]:

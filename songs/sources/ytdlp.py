@@ -32,6 +32,7 @@ from urllib.parse import SplitResult, parse_qs, urlsplit, urlunsplit
 
 import imageio_ffmpeg
 import yt_dlp
+from django.conf import settings
 from yt_dlp.networking.exceptions import HTTPError as YtHTTPError
 from yt_dlp.networking.exceptions import TransportError
 from yt_dlp.utils import DownloadCancelled, UnsupportedError, YoutubeDLError
@@ -49,12 +50,6 @@ CancelCheck = Callable[[], bool]
 CANCEL_CHECK_INTERVAL = 0.25
 MAX_SEARCH_RESULTS = 50
 
-# Extra yt-dlp options for searches, merged last. Empty in production; the tests point
-# the real yt-dlp at a local stand-in for YouTube with them (its `innertube_host`).
-SEARCH_OPTIONS: dict[str, Any] = {}
-# The same for reading and downloading one video (`download`, `video_info`): empty in
-# production; the tests send YouTube links to the local stand-in with them.
-DOWNLOAD_OPTIONS: dict[str, Any] = {}
 
 _YOUTUBE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{11}$")
 _YOUTUBE_HOSTS = {"youtube.com", "m.youtube.com", "music.youtube.com", "youtube-nocookie.com"}
@@ -192,7 +187,7 @@ def download(
         raise Cancelled("Download cancelled.")
 
     duration_filter = _DurationFilter(max_duration)
-    opts = _base_options(timeout) | {
+    opts = _base_options(timeout) | settings.YTDLP_OPTIONS | {
         "format": "bestaudio/best",
         "outtmpl": str(dest / f"{prefix}.%(ext)s"),
         "noplaylist": True,
@@ -203,7 +198,7 @@ def download(
         "ffmpeg_location": imageio_ffmpeg.get_ffmpeg_exe(),
         "progress_hooks": [_progress_hook(on_progress, is_cancelled, duration_filter)],
         "match_filter": duration_filter,
-    } | DOWNLOAD_OPTIONS
+    }
     try:
         with yt_dlp.YoutubeDL(opts) as ydl:
             info = ydl.extract_info(url, download=True)
@@ -360,12 +355,12 @@ def search(query: str, *, limit: int = 5, timeout: float = 10) -> list[SearchRes
     if not query:
         return []
     limit = max(1, min(limit, MAX_SEARCH_RESULTS))
-    opts = _base_options(timeout) | {
+    opts = _base_options(timeout) | settings.YTDLP_OPTIONS | {
         "extract_flat": "in_playlist",
         "skip_download": True,
         # Someone is waiting on a phone: fail fast rather than retry three times.
         "extractor_retries": 1,
-    } | SEARCH_OPTIONS
+    }
     try:
         with yt_dlp.YoutubeDL(opts) as ydl:
             info = ydl.extract_info(f"ytsearch{limit}:{query}", download=False)
@@ -386,7 +381,8 @@ def video_info(video_id: str, *, timeout: float = 10) -> SearchResult:
     if not _YOUTUBE_ID_RE.match(video_id or ""):
         raise PermanentError("not_youtube", "That is not a YouTube video id.")
     url = f"https://www.youtube.com/watch?v={video_id}"
-    opts = _base_options(timeout) | {"skip_download": True, "noplaylist": True, "extractor_retries": 1} | DOWNLOAD_OPTIONS
+    opts = _base_options(timeout) | settings.YTDLP_OPTIONS | {"skip_download": True, "noplaylist": True,
+                                                              "extractor_retries": 1}
     try:
         with yt_dlp.YoutubeDL(opts) as ydl:
             info = ydl.extract_info(url, download=False, process=False)

@@ -1,42 +1,42 @@
 """Songs on demand in real browsers: a guest on a phone finds nothing in the library,
 searches the local stand-in for YouTube, requests two videos; the host's console shows
 them live, denies one (the guest reads why) and approves the other; the guest sees it
-getting ready and in their queue, follows its preparation (the real yt-dlp downloading
-from the stand-in, ffmpeg, the small real Demucs model) and sees it ready.
+getting ready and in their queue, follows its preparation and sees it ready; the TV
+plays it.
 
-The site runs in this process: uvicorn in a thread, serving the real ASGI application,
-WebSockets included (tests/e2e/test_party_browser.py runs `manage.py serve` instead, a
-subprocess whose yt-dlp cannot be pointed at the stand-in). Its jobs go to the tests'
-in-process broker, which this test runs when it chooses to.
+The site is the real one (`manage.py serve`, a subprocess: uvicorn and both qclusters,
+on the test database): its yt-dlp, pointed at the stand-in by YTDLP_OPTIONS, searches
+there from the web server and downloads there from the encore cluster; ffmpeg and the
+small real Demucs model prepare the song on the clusters.
 """
 
 import re
-import threading
-import time
 import uuid
 
 import pytest
-import uvicorn
 from django.core.cache import cache
 from playwright.sync_api import expect
 
-from common.procs import free_port
 from jobs.models import Job
-from karaoke_site.asgi import application
 from queue_app import services
 from queue_app.models import QueueEntry, SongRequest
 from songs.models import Song
 from songs.selectors import youtube_search_cache_key
 from tests.factories import SongFactory
-from tests.helpers import COUNT_PUSHES, assert_accessible, assert_touch_targets, make_audio, open_live, session_cookies
+from tests.helpers import (
+    COUNT_PUSHES,
+    assert_accessible,
+    assert_touch_targets,
+    make_audio,
+    open_live,
+    provider_environment,
+    session_cookies,
+    start_site,
+)
 from tests.internet import LocalInternet
-from tests.youtube import Video, point_ytdlp_at, searched_queries, serve_search, serve_video
+from tests.youtube import MEDIA_PATH, Video, searched_queries, serve_search, serve_video, ytdlp_environment
 
-pytestmark = [
-    pytest.mark.slow, pytest.mark.browser,
-    # WhiteNoise's static files under ASGI (karaoke_site/asgi.py accepts it; pytest shows it again).
-    pytest.mark.filterwarnings("ignore:StreamingHttpResponse must consume synchronous iterators"),
-]
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
@@ -54,26 +54,18 @@ document.addEventListener('htmx:wsAfterMessage', () => {
 
 
 @pytest.fixture
-def site(transactional_db, fresh_channel_layer):
-    """The site's ASGI application on a free port, in a thread of this process."""
-    server = uvicorn.Server(uvicorn.Config(application, host="127.0.0.1", port=free_port(), lifespan="off",
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, name="site", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the site did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{server.config.port}"
-    server.should_exit = True
-    thread.join(15)
+def youtube():
+    with LocalInternet(tls=True) as net:
+        yield net
 
 
 @pytest.fixture
-def youtube(monkeypatch):
-    with LocalInternet(tls=True) as net:
-        point_ytdlp_at(monkeypatch, net)
-        yield net
+def site(own_site, youtube, recorded_providers):
+    """The real site, its searches and downloads sent to the stand-in for YouTube, its
+    metadata lookups to the recorded providers."""
+    live = start_site(extra_env={**ytdlp_environment(youtube.host), **provider_environment(recorded_providers)})
+    yield live
+    live.stop()
 
 
 @pytest.fixture
@@ -85,7 +77,7 @@ def query():
 
 
 def test_a_guest_requests_a_youtube_song_the_host_approves_and_it_gets_ready(
-    site, page, browser, youtube, query, recorded_providers, broker, carol
+    site, page, browser, youtube, query, carol
 ):
     serve_search(youtube, [QUEEN, KARAOKE])
     serve_video(youtube, QUEEN, make_audio(4.0, fmt="m4a"))
@@ -96,9 +88,9 @@ def test_a_guest_requests_a_youtube_song_the_host_approves_and_it_gets_ready(
 
     # The host's console, on a laptop.
     page.set_viewport_size(DESKTOP)
-    page.context.add_cookies([{"name": name, "value": value, "url": site}
+    page.context.add_cookies([{"name": name, "value": value, "url": site.url}
                               for name, value in session_cookies(carol).items()])
-    open_live(page, f"{site}/rooms/{code}/host/")
+    open_live(page, f"{site.url}/rooms/{code}/host/")
     card = page.locator(f"#host-requests-{code}")
     expect(card).to_contain_text("No requests waiting")
 
@@ -109,7 +101,7 @@ def test_a_guest_requests_a_youtube_song_the_host_approves_and_it_gets_ready(
     phone.add_init_script(COUNT_PUSHES)
     phone.add_init_script(RECORD_STEPS)
     try:
-        phone.goto(f"{site}/rooms/{code}/")
+        phone.goto(f"{site.url}/rooms/{code}/")
         phone.get_by_label("Your name").fill("Gus")
         phone.get_by_role("button", name="Join").click()
         expect(phone.locator(f"#my-songs-{code}")).to_be_visible()
@@ -177,12 +169,11 @@ def test_a_guest_requests_a_youtube_song_the_host_approves_and_it_gets_ready(
         expect(phone.locator(f"#queue-{code}")).to_contain_text(QUEEN.title)
         assert_accessible(phone)
 
-        # The song is prepared (the clusters' work, here in this process): the guest
-        # follows it step by step, to ready.
+        # The clusters prepare the song: the guest follows it step by step, to ready.
+        expect(mine).to_contain_text("Ready: it is in your songs.", timeout=180_000)
         job = Job.objects.get(song__source_id=QUEEN.id)
-        broker.run(job)
-        assert job.status == "completed", (job.status, job.message)
-        expect(mine).to_contain_text("Ready: it is in your songs.")
+        assert job.status == "completed", (job.status, job.message, site.log())
+        assert any(seen.path.startswith(MEDIA_PATH) for seen in youtube.requests)  # downloaded from the stand-in
         expect(phone.locator(f"#my-songs-{code} .badge-processing")).to_have_count(0)
         expect(card).to_contain_text("No requests waiting")
         steps = phone.evaluate("window.steps")
@@ -194,7 +185,7 @@ def test_a_guest_requests_a_youtube_song_the_host_approves_and_it_gets_ready(
         # be sung (after the room's "Up next" interlude); the host's Play starts it now.
         tv = page.context.new_page()
         tv.set_default_timeout(15_000)
-        tv.goto(f"{site}/rooms/{code}/tv/")
+        tv.goto(f"{site.url}/rooms/{code}/tv/")
         tv.get_by_role("button", name="Start the TV").click()
         assert QueueEntry.objects.get(room__code=code).status == "playing"
         page.get_by_role("button", name="Play", exact=True).click()

@@ -14,10 +14,9 @@ from playwright.sync_api import expect
 
 from songs.models import Song
 from songs.selectors import youtube_search_cache_key
-from songs.sources import ytdlp
 from tests.helpers import session_cookies
 from tests.internet import LocalInternet, closed_port
-from tests.youtube import Video, searched_queries, serve_search, ytdlp_options
+from tests.youtube import Video, point_ytdlp_at, searched_queries, serve_search
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -37,7 +36,7 @@ def test_it_searches_youtube_as_you_type_and_adds_a_result_on_top_of_the_list(
     try:
         with LocalInternet(tls=True) as youtube:
             serve_search(youtube, [QUEEN, KARAOKE])
-            monkeypatch.setattr(ytdlp, "SEARCH_OPTIONS", ytdlp_options(youtube.host))
+            point_ytdlp_at(monkeypatch, youtube.host)
             asked = []  # what the page asked the site for
             page.on("request", lambda r: "/library/youtube?" in r.url and asked.append(r.url))
             page.goto(live_server.url + "/library/")
@@ -65,7 +64,7 @@ def test_it_searches_youtube_as_you_type_and_adds_a_result_on_top_of_the_list(
             assert len(searched_queries(youtube)) == 1
 
         # YouTube gone: the message, inline, in place of the results.
-        monkeypatch.setattr(ytdlp, "SEARCH_OPTIONS", ytdlp_options(f"127.0.0.1:{closed_port()}"))
+        point_ytdlp_at(monkeypatch, f"127.0.0.1:{closed_port()}")
         box.fill(queries[1])
         expect(page.locator("#youtube-results")).to_contain_text("YouTube could not be reached")
         expect(page.locator(f"#song-{song.pk}")).to_be_visible()
