@@ -483,9 +483,13 @@ def rooms_song_changed(*, song_id, room_ids: list[int] | None = None, start_if_n
     held, whose next song it is, starts it after the interlude. `room_ids`: the rooms to
     tell when the entries are already gone (a hard delete takes them with the song)."""
     now = timezone.now()
+    if room_ids is None:
+        # Read before the transaction: most changes (a worker's progress on a library
+        # import) concern no room, and an empty one would still take SQLite's write lock.
+        room_ids = rooms_with_song(song_id=song_id)
+    if not room_ids:
+        return
     with transaction.atomic():
-        if room_ids is None:
-            room_ids = rooms_with_song(song_id=song_id)
         for room in Room.objects.filter(pk__in=list(room_ids)).order_by("pk"):  # one lock order: no deadlock
             room = _lock_room(room)
             snapshot = RoomSnapshot(room)

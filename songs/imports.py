@@ -80,7 +80,7 @@ def song_import_url(
                 title=title[:300], artist=artist[:300], duration=duration,
             )
             job = _job_for(song, user=user)
-            services.song_announce(song)
+            services.song_announce(song, new=True)
     except IntegrityError:
         # Another request created it between our check and our insert.
         existing = selectors.live_song_with_source(source=source, source_id=source_id)
@@ -117,7 +117,7 @@ def _import_local_file(
                 title=title, artist=artist, album=album, added_by=user, original=path, move=move,
             )
             job = _job_for(song, user=user)
-            services.song_announce(song)
+            services.song_announce(song, new=True)
     except IntegrityError:
         if song is not None:
             shutil.rmtree(song.folder, ignore_errors=True)

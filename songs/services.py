@@ -47,11 +47,17 @@ _SEARCHED = {"title", "artist", "album", "lyrics_synced", "lyrics_plain"}
 _batched: contextvars.ContextVar[dict | None] = contextvars.ContextVar("songs_batched", default=None)
 
 
-def song_announce(song: Song, *, deleting: bool = False, was_playable: bool | None = None) -> None:
+def song_announce(song: Song, *, deleting: bool = False, was_playable: bool | None = None, new: bool = False) -> None:
     """Tell the library (an event after commit) and the layers above (a signal, now) that
     `song` changed. `deleting`: sent before a hard delete takes the song's rows.
     `was_playable`: whether it could be sung before this change (None: it did not change),
-    so the signal can say it became playable (a room waiting for it starts it)."""
+    so the signal can say it became playable (a room waiting for it starts it).
+    `new`: the row was created in this transaction: no queue entry or request can name it
+    yet, so only the library hears of it (the signal's room queries would only lengthen an
+    import's write transaction, on SQLite the one write lock every writer waits for)."""
+    if new:
+        events.song_changed(song)
+        return
     batch = _batched.get()
     if batch is not None and not deleting and was_playable is None:
         batch[song.pk] = song
@@ -91,8 +97,8 @@ def _live() -> "models.QuerySet[Song]":  # noqa: F821 - string annotation only
 
 def song_new(*, original: Path | None = None, move: bool = False, **fields) -> Song:
     """A new Song row with `fields`, searchable at once; with `original`, that file is
-    its original (moved or copied into its folder). The caller's transaction announces it
-    (an IntegrityError for a second song of the same source is the caller's to handle)."""
+    its original (moved or copied into its folder). The caller's transaction announces it,
+    with `song_announce(song, new=True)` (an IntegrityError for a second song of the same source is the caller's to handle)."""
     song = Song.objects.create(**fields)
     if original is not None:
         try:
