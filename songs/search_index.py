@@ -71,6 +71,13 @@ def song_index(*, song: Song) -> None:
     song.search_text, song.search_lyrics = row.search_text, row.search_lyrics
 
 
+def song_index_new(*, song: Song) -> None:
+    """A song inserted a moment ago with its search texts (search.song_texts): its FTS row
+    and its words. A link's song has no text yet (its download names it): nothing to write."""
+    if song.search_text or song.search_lyrics:
+        index_songs([song], stored=True)
+
+
 def song_unindex(*, song_id) -> None:
     """Forget a song that is gone for good (its FTS row; the columns went with the row)."""
     if uses_fts():

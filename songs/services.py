@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from common.errors import ApplicationError, Conflict
 from jobs.models import Job
-from songs import events, keys, search_index, signals, streaming
+from songs import events, keys, search, search_index, signals, streaming
 from songs.audio import ffmpeg
 from songs.errors import AdapterError, TransientError
 from songs.models import Song
@@ -99,7 +99,11 @@ def song_new(*, original: Path | None = None, move: bool = False, **fields) -> S
     """A new Song row with `fields`, searchable at once; with `original`, that file is
     its original (moved or copied into its folder). The caller's transaction announces it,
     with `song_announce(song, new=True)` (an IntegrityError for a second song of the same source is the caller's to handle)."""
-    song = Song.objects.create(**fields)
+    song = Song(**fields)
+    # Its search texts go in with the row: indexing it after would read, update and
+    # replace it again, inside the import's write transaction.
+    song.search_text, song.search_lyrics = search.song_texts(song)
+    song.save(force_insert=True)
     if original is not None:
         try:
             song_store_original(song=song, src=original, move=move)
@@ -108,7 +112,7 @@ def song_new(*, original: Path | None = None, move: bool = False, **fields) -> S
             # The row goes with the caller's transaction; its folder would stay.
             shutil.rmtree(song.folder, ignore_errors=True)
             raise
-    search_index.song_index(song=song)
+    search_index.song_index_new(song=song)
     return song
 
 
