@@ -343,6 +343,12 @@ else:
 # `serve` starts the task clusters this much nicer than the web server, so
 # pages and API calls keep answering promptly while the workers fill the cores.
 WORKER_NICENESS = env_int("WORKER_NICENESS", 10, minimum=0, maximum=19)
+# On Linux they also run in the idle scheduling class (SCHED_IDLE): a niceness still lets a
+# busy worker finish its slice before a waking web request runs; an idle-class one gives
+# the core up at once. At a party the web server wakes hundreds of times a second (every
+# search, every socket write) and uses about a core: the workers keep the rest
+# (bench/README.md, party_load.py). False: the niceness alone.
+WORKER_IDLE = env_bool("WORKER_IDLE", True)
 
 # How often a worker process records that it is alive, and when /healthz
 # starts calling a cluster dead.

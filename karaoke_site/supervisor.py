@@ -42,6 +42,9 @@ class Child:
     env: dict[str, str] = field(default_factory=dict)
     # Added to the niceness the child inherits (0: none).
     niceness: int = 0
+    # The idle scheduling class (SCHED_IDLE), where the system has it; inherited by every
+    # process and thread the child starts (its workers, torch's threads, ffmpeg).
+    idle: bool = False
     process: subprocess.Popen | None = None
     started_at: float = 0.0
     fast_failures: int = 0
@@ -66,6 +69,8 @@ class Child:
         die_with_parent()
         if self.niceness:
             os.nice(self.niceness)
+        if self.idle and hasattr(os, "SCHED_IDLE"):
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -109,6 +114,7 @@ def cluster_child(cluster: str) -> Child:
         argv=[sys.executable, MANAGE_PY, "qcluster"],
         env=env,
         niceness=settings.WORKER_NICENESS,
+        idle=settings.WORKER_IDLE,
     )
 
 

@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from common.procs import free_port
+from karaoke_site.supervisor import Child, cluster_child
 
 pytestmark = [pytest.mark.slow]
 
@@ -79,18 +80,36 @@ def test_it_serves_a_healthy_site_and_stops_everything_on_sigterm(supervisor):
     names = " ".join(" ".join(p.cmdline()) for p in children)
     assert "redis-server" in names and "uvicorn" in names and "qcluster" in names
     assert (data_dir / "run" / "redis.url").exists()
-    # The task clusters (and the workers they fork) yield the CPU to the web server.
+    # The task clusters (and the workers they fork) yield the CPU to the web server: nicer,
+    # and in the idle scheduling class.
     base = psutil.Process(process.pid).nice()
     for child in children:
         command = " ".join(child.cmdline())
-        expected = min(19, base + 10) if "qcluster" in command else base
-        assert child.nice() == expected, command
+        worker = "qcluster" in command
+        assert child.nice() == (min(19, base + 10) if worker else base), command
+        assert os.sched_getscheduler(child.pid) == (os.SCHED_IDLE if worker else os.SCHED_OTHER), command
 
     process.send_signal(signal.SIGTERM)
     assert process.wait(60) == 0
     assert wait_all_gone(children) == []
     assert not (data_dir / "run" / "redis.url").exists()
     assert "Encore is running" in (data_dir / "serve.log").read_text()
+
+
+def test_the_workers_keep_the_normal_class_when_told(settings):
+    """WORKER_IDLE=false: the niceness alone."""
+    settings.WORKER_IDLE = False
+    assert cluster_child("encore").idle is False
+    settings.WORKER_IDLE = True
+    assert cluster_child("encore").idle is True
+    for idle, expected in ((True, os.SCHED_IDLE), (False, os.SCHED_OTHER)):
+        child = Child(name="sleeper", argv=[sys.executable, "-c", "import time; time.sleep(30)"], niceness=1, idle=idle)
+        child.start(dict(os.environ))
+        try:
+            assert os.sched_getscheduler(child.process.pid) == expected
+        finally:
+            child.process.kill()
+            child.process.wait()
 
 
 # With WEB_CONCURRENCY=2, uvicorn forks two web workers of its own.
