@@ -94,6 +94,8 @@ def web_child(host: str, port: int, workers: int = 1) -> Child:
             sys.executable, "-m", "uvicorn", "karaoke_site.asgi:application",
             "--host", host, "--port", str(port),
             "--lifespan", "off",
+            # permessage-deflate once per message for every socket (karaoke_site/websocket.py).
+            "--ws", "karaoke_site.websocket:WebSocketProtocol",
             "--proxy-headers",
             "--timeout-graceful-shutdown", "5",
             "--no-access-log",
