@@ -385,7 +385,7 @@ YOUTUBE_VIDEO_CACHE_SECONDS = env_int("YOUTUBE_VIDEO_CACHE_SECONDS", 3600, minim
 # YouTube searches one singer may make from their phone in a minute.
 YOUTUBE_SEARCHES_PER_MINUTE = env_int("YOUTUBE_SEARCHES_PER_MINUTE", 10, minimum=1)
 # More yt-dlp options, as a JSON object, for every search, look-up and download (a proxy,
-# a cookie file, the address to leave from). Encore's own (where the file goes, its format,
+# the address to leave from). Encore's own (where the file goes, its format,
 # progress, the length limit) still win. The tests point yt-dlp at a local stand-in for
 # YouTube with it, in their own process and in a site they start.
 YTDLP_OPTIONS = env_json_object("YTDLP_OPTIONS", {})

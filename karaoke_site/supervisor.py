@@ -8,6 +8,7 @@ supervisor leaves nothing behind. A child that crashes is restarted with
 backoff; one that keeps dying at start-up stops the whole site with a message.
 """
 
+import contextlib
 import logging
 import os
 import signal
@@ -70,7 +71,9 @@ class Child:
         if self.niceness:
             os.nice(self.niceness)
         if self.idle and hasattr(os, "SCHED_IDLE"):
-            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+            # A sandbox may refuse it (seccomp): the niceness alone, rather than no worker.
+            with contextlib.suppress(OSError):
+                os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None

@@ -1,6 +1,7 @@
 """The web server's WebSocket protocol (karaoke_site/websocket.py): a real uvicorn with it,
 real WebSocket clients negotiating permessage-deflate as browsers do. Every client reads
-exactly what was sent, and a large text sent to several sockets is compressed once."""
+exactly what was sent; a large text sent to several sockets is compressed once, and so is
+a large beginning they share."""
 
 import contextlib
 import json
@@ -19,7 +20,8 @@ OTHER = BIG.replace("Singer", "Guest")
 
 
 async def app(scope, receive, send):
-    """Accepts, then says what it is told to: "big", "other", or anything else back."""
+    """Accepts, then says what it is told to: "big", "other", "big+" and a name (the big
+    text, then a part of that socket's own), or anything else back."""
     assert scope["type"] == "websocket"
     await receive()  # websocket.connect
     await send({"type": "websocket.accept"})
@@ -28,6 +30,8 @@ async def app(scope, receive, send):
         if message["type"] == "websocket.disconnect":
             return
         text = message.get("text")
+        if text.startswith("big+"):
+            text = f"{BIG}\n<p>{text[4:]}'s own</p>"
         await send({"type": "websocket.send", "text": {"big": BIG, "other": OTHER}.get(text, text)})
 
 
@@ -49,7 +53,8 @@ def server():
 
 @pytest.fixture
 def compressions(monkeypatch):
-    websocket._recent.clear()
+    websocket._whole.clear()
+    websocket._beginnings.clear()
     calls = []
 
     def counting(data, bits, settings):
@@ -59,7 +64,8 @@ def compressions(monkeypatch):
     compress = websocket.compress
     monkeypatch.setattr(websocket, "compress", counting)
     yield calls
-    websocket._recent.clear()
+    websocket._whole.clear()
+    websocket._beginnings.clear()
 
 
 def test_one_text_to_many_sockets_is_compressed_once_and_read_whole_by_each(server, compressions):
@@ -80,6 +86,21 @@ def test_one_text_to_many_sockets_is_compressed_once_and_read_whole_by_each(serv
         assert compressions == [len(BIG.encode()), len(OTHER.encode())]
 
 
+def test_a_shared_beginning_is_compressed_once_and_each_end_on_its_own(server, compressions):
+    """The queue for everyone, then a singer's own songs: each socket reads its whole text."""
+    names = ["Ann", "Bob", "Cat", "Dee"]
+    with contextlib.ExitStack() as stack:
+        for name in names:
+            client = stack.enter_context(connect(server, compression="deflate"))
+            client.send(f"big+{name}")
+            assert client.recv(timeout=5) == f"{BIG}\n<p>{name}'s own</p>"
+    size = len(BIG.encode())
+    # Ann's whole text; at Bob's the beginning they share, then his end; Cat's and Dee's end.
+    assert compressions[0] > size and compressions[1] >= size
+    assert all(length < 100 for length in compressions[2:]) and len(compressions) == 5
+    assert sum(compressions) < 2.1 * size  # four texts, each longer than BIG
+
+
 def test_small_texts_and_what_clients_send_pass_as_they_are(server, compressions):
     with connect(server, compression="deflate") as client:
         for text in ("hello", "é" * 3000, "x" * 5000):  # the client compresses these too
@@ -94,3 +115,33 @@ def test_a_client_without_compression_reads_plain_frames(server, compressions):
         client.send("big")
         assert client.recv(timeout=5) == BIG
     assert compressions == []
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_chromium_reads_shared_texts_and_shared_beginnings(server, compressions, page):
+    """The decoder that matters: a browser's. Four sockets, the same text, then each its own end."""
+    received = page.evaluate(
+        """async (url) => {
+            const read = (name) => new Promise((resolve, reject) => {
+                const socket = new WebSocket(url);
+                const got = [];
+                socket.onopen = () => socket.send('big');
+                socket.onmessage = (event) => {
+                    got.push(event.data);
+                    if (got.length === 1) socket.send('big+' + name);
+                    else { socket.close(); resolve([socket.extensions, got]); }
+                };
+                socket.onerror = () => reject(new Error('socket error'));
+            });
+            const all = [];
+            for (const name of ['Ann', 'Bob', 'Cat', 'Dee']) all.push(await read(name));
+            return all;
+        }""",
+        server,
+    )
+    for (extensions, got), name in zip(received, ["Ann", "Bob", "Cat", "Dee"], strict=True):
+        assert "permessage-deflate" in extensions and "server_no_context_takeover" in extensions
+        assert got == [BIG, f"{BIG}\n<p>{name}'s own</p>"]
+    size = len(BIG.encode())
+    assert sum(compressions) < 3.2 * size  # eight texts, each at least BIG
