@@ -27,6 +27,9 @@ import zlib
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from key_change import cpu_model  # noqa: E402
 
 from karaoke_site import websocket  # noqa: E402
 
@@ -99,7 +102,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=15)
     args = parser.parse_args()
     rng = random.Random(7)
-    print(f"{args.sockets} sockets, a queue of {args.songs} songs; CPU: {cpu_name()}, "
+    print(f"{args.sockets} sockets, a queue of {args.songs} songs; CPU: {cpu_model()}, "
           f"load {os.getloadavg()[0]:.2f}")
     for kind in ("json", "html"):
         earlier = pushes(kind, queue(rng, args.songs, 1), 1, args.sockets)
@@ -112,16 +115,6 @@ def main() -> int:
         print(f"{kind:5} push of {len(now[0]) / 1024:5.1f} KB: per socket {a:7.2f} ms, shared {b:6.2f} ms "
               f"per change ({a / b:5.1f}x less CPU)")
     return 0
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 if __name__ == "__main__":

@@ -53,6 +53,11 @@ _lock = threading.Lock()  # one event loop per process, but a test may run sever
 _FLUSH_TAIL = b"\x00\x00\xff\xff"
 
 
+def _ended(packed: bytes) -> bytes:
+    """A message's last piece, without the flush's tail (the receiver adds it back)."""
+    return packed[: -len(_FLUSH_TAIL)]
+
+
 def compress(data: bytes, window_bits: int, settings: dict) -> bytes:
     """`data` deflated on its own and sync-flushed, so that what follows may be another
     piece compressed on its own (RFC 7692 7.2.1: a message ends without the final
@@ -97,14 +102,14 @@ def shared_compress(data: bytes, bits: int, settings: dict) -> bytes:
         with _lock:
             _beginnings.append(beginning)
     if beginning is None:
-        packed = compress(data, bits, settings)[:-4]
+        packed = _ended(compress(data, bits, settings))
         with _lock:
             _whole.append((bits, data, packed))
         return packed
     rest = data[len(beginning[1]):]
     if not rest:
-        return beginning[2][:-4]
-    return beginning[2] + compress(rest, bits, settings)[:-4]
+        return _ended(beginning[2])
+    return beginning[2] + _ended(compress(rest, bits, settings))
 
 
 class SharedDeflate(PerMessageDeflate):

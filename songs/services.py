@@ -97,8 +97,9 @@ def _live() -> "models.QuerySet[Song]":  # noqa: F821 - string annotation only
 
 def song_new(*, original: Path | None = None, move: bool = False, **fields) -> Song:
     """A new Song row with `fields`, searchable at once; with `original`, that file is
-    its original (moved or copied into its folder). The caller's transaction announces it,
-    with `song_announce(song, new=True)` (an IntegrityError for a second song of the same source is the caller's to handle)."""
+    its original (moved or copied into its folder). The caller's transaction announces it
+    with `song_announce(song, new=True)` (an IntegrityError for a second song of the same
+    source is the caller's to handle)."""
     song = Song(**fields)
     # Its search texts go in with the row: indexing it after would read, update and
     # replace it again, inside the import's write transaction.

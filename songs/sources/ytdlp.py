@@ -187,7 +187,7 @@ def download(
         raise Cancelled("Download cancelled.")
 
     duration_filter = _DurationFilter(max_duration)
-    opts = _base_options(timeout) | settings.YTDLP_OPTIONS | {
+    opts = _base_options(timeout) | {
         "format": "bestaudio/best",
         "outtmpl": str(dest / f"{prefix}.%(ext)s"),
         "noplaylist": True,
@@ -233,6 +233,8 @@ def download(
 
 
 def _base_options(timeout: float) -> dict[str, Any]:
+    """What every call shares, then the host's YTDLP_OPTIONS; each call's own options go
+    on top, so the host's cannot move the file, its format or the length limit."""
     return {
         "logger": _YtdlpLogger(),
         "quiet": True,
@@ -241,7 +243,7 @@ def _base_options(timeout: float) -> dict[str, Any]:
         "no_warnings": False,
         "socket_timeout": timeout,
         "cachedir": False,
-    }
+    } | settings.YTDLP_OPTIONS
 
 
 # A link to a plain file says no duration before its download: once this much of it is
@@ -355,7 +357,7 @@ def search(query: str, *, limit: int = 5, timeout: float = 10) -> list[SearchRes
     if not query:
         return []
     limit = max(1, min(limit, MAX_SEARCH_RESULTS))
-    opts = _base_options(timeout) | settings.YTDLP_OPTIONS | {
+    opts = _base_options(timeout) | {
         "extract_flat": "in_playlist",
         "skip_download": True,
         # Someone is waiting on a phone: fail fast rather than retry three times.
@@ -381,7 +383,7 @@ def video_info(video_id: str, *, timeout: float = 10) -> SearchResult:
     if not _YOUTUBE_ID_RE.match(video_id or ""):
         raise PermanentError("not_youtube", "That is not a YouTube video id.")
     url = f"https://www.youtube.com/watch?v={video_id}"
-    opts = _base_options(timeout) | settings.YTDLP_OPTIONS | {"skip_download": True, "noplaylist": True,
+    opts = _base_options(timeout) | {"skip_download": True, "noplaylist": True,
                                                               "extractor_retries": 1}
     try:
         with yt_dlp.YoutubeDL(opts) as ydl:
